@@ -1,0 +1,3 @@
+from bot_operator.cli import main
+
+raise SystemExit(main())

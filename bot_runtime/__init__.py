@@ -1,0 +1,1 @@
+"""tradingbot-operator bot runtime and shared domain (spec models, database, strategy registry)."""

@@ -1,0 +1,3 @@
+from bot_runtime.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The trading_bots database: schema, migrations, repository."""

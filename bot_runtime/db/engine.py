@@ -1,0 +1,23 @@
+"""Engine construction: one place that turns a user's database URL into a SQLAlchemy engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept the URLs users have (postgres://, postgresql://) and use the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ValueError(
+        "database URL must start with postgresql:// (or postgres://, postgresql+psycopg://); "
+        f"got a URL with scheme {url.split(':', 1)[0]!r}"
+    )
+
+
+def create_engine(url: str, **kwargs: Any) -> sa.Engine:
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(sqlalchemy_url(url), **kwargs)
