@@ -139,6 +139,27 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
             postgres_server.drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def migrated_database_url(database_url: str) -> str:
+    """The session database with every migration applied (`bot-operator db upgrade`)."""
+    from bot_runtime.db import migrate
+
+    migrate.upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def repository(migrated_database_url: str) -> Iterator[Any]:
+    from bot_runtime.db.engine import create_engine
+    from bot_runtime.db.repository import BotRepository
+
+    engine = create_engine(migrated_database_url)
+    try:
+        yield BotRepository(engine)
+    finally:
+        engine.dispose()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

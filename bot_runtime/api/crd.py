@@ -1,0 +1,182 @@
+"""Build the TradingBot CRD from the pydantic models (pure; `hack/gen-crds.py` writes the files).
+
+pydantic emits JSON Schema 2020-12; Kubernetes wants a structural OpenAPI v3.0 subset. The
+conversion inlines references, drops titles and nulls, turns free-form maps into
+`x-kubernetes-preserve-unknown-fields`, and refuses a field without a description. No CEL rules:
+the test control plane is Kubernetes 1.20, and semantic checks live in `bot_runtime.validation`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bot_runtime.api import constants as c
+from bot_runtime.api.models import TradingBotSpec, TradingBotStatus
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+     "description": "The Ready condition: the bot trades on a live feed with a fresh heartbeat."},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase."},
+    {"name": "Strategy", "type": "string", "jsonPath": ".spec.strategy.type", "description": "Strategy type."},
+    {"name": "Symbol", "type": "string", "jsonPath": ".spec.market.symbol", "description": "Market symbol."},
+    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "paper or live."},
+    {"name": "PnL", "type": "number", "jsonPath": ".status.runtime.pnl", "description": "Profit and loss."},
+    {"name": "Heartbeat", "type": "date", "jsonPath": ".status.runtime.lastHeartbeat",
+     "description": "Age of the last runtime heartbeat."},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+_DROP = {"title", "$defs"}
+_OPTIONAL = "x-optional"  # internal marker: the field may be absent (Python None); removed before output
+
+
+class SchemaError(ValueError):
+    """The models cannot be expressed as a structural schema (or lack descriptions)."""
+
+
+def structural_schema(model: type[Any]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    converted: dict[str, Any] = _convert(raw, defs)
+    return converted
+
+
+def _convert(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if "$ref" in node:
+        target = copy.deepcopy(defs[node.pop("$ref").rsplit("/", 1)[-1]])
+        target.update(node)  # the field's own description/default win over the model's
+        node = target
+    optional = False
+    if "anyOf" in node:
+        all_branches = node.pop("anyOf")
+        branches = [b for b in all_branches if b != {"type": "null"}]
+        optional = len(branches) < len(all_branches)
+        types = {b.get("type") for b in branches}
+        if len(branches) == 1:
+            merged = dict(branches[0])
+            merged.update(node)
+            node = _convert(merged, defs)
+        elif types == {"string", "integer"}:
+            node = {k: v for k, v in node.items() if k != "pattern"}
+            node["x-kubernetes-int-or-string"] = True
+        else:
+            raise SchemaError(f"cannot express anyOf {branches} structurally")
+    if node.get("default", "") is None:
+        del node["default"]
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if isinstance(node.get("exclusiveMinimum"), (int, float)) and not isinstance(node["exclusiveMinimum"], bool):
+        node["minimum"], node["exclusiveMinimum"] = node["exclusiveMinimum"], True
+    if isinstance(node.get("exclusiveMaximum"), (int, float)) and not isinstance(node["exclusiveMaximum"], bool):
+        node["maximum"], node["exclusiveMaximum"] = node["exclusiveMaximum"], True
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {name: _convert(prop, defs) for name, prop in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _convert(value, defs)
+        else:
+            out[key] = value
+    if out.get("type") == "object":
+        if out.get("additionalProperties") is False or "properties" in out:
+            out.pop("additionalProperties", None)
+        if out.get("additionalProperties") in ({}, True):
+            del out["additionalProperties"]
+            out["x-kubernetes-preserve-unknown-fields"] = True
+    if "type" not in out and "enum" in out and all(isinstance(v, str) for v in out["enum"]):
+        out["type"] = "string"
+    _default_nested_objects(out)
+    if optional:
+        out[_OPTIONAL] = True
+    return out
+
+
+def _default_nested_objects(node: dict[str, Any]) -> None:
+    """Give optional, non-nullable object properties `default: {}` so the apiserver fills their
+    own defaults (structural defaulting applies only where the parent object exists)."""
+    required = set(node.get("required", []))
+    for name, prop in node.get("properties", {}).items():
+        optional = prop.pop(_OPTIONAL, False)
+        if optional or name in required or "default" in prop:
+            continue
+        if prop.get("type") == "object" and "properties" in prop:
+            prop["default"] = {}
+
+
+def check_descriptions(node: dict[str, Any], path: str = "") -> list[str]:
+    missing = []
+    for name, prop in node.get("properties", {}).items():
+        where = f"{path}.{name}"
+        if not prop.get("description"):
+            missing.append(where)
+        missing += check_descriptions(prop, where)
+        items = prop.get("items")
+        if isinstance(items, dict):
+            missing += check_descriptions(items, f"{where}[]")
+    return missing
+
+
+def _strip_defaults(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_defaults(v) for k, v in node.items() if k != "default"}
+    if isinstance(node, list):
+        return [_strip_defaults(v) for v in node]
+    return node
+
+
+def build_crd() -> dict[str, Any]:
+    spec = structural_schema(TradingBotSpec)
+    # Status is written by our own code, never defaulted; 1.20 also misreads a default of "" as null.
+    status = _strip_defaults(structural_schema(TradingBotStatus))
+    spec["description"] = "Desired state of a trading bot: strategy, market, mode, broker, risk limits, runtime."
+    status["description"] = "Observed state, written by the operator (all but runtime) and the bot runtime (runtime)."
+    missing = check_descriptions({"properties": {"spec": spec, "status": status}})
+    if missing:
+        raise SchemaError("fields without a description: " + ", ".join(missing))
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": c.CRD_NAME, "labels": {c.LABEL_NAME: c.MANAGER}},
+        "spec": {
+            "group": c.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": c.KIND, "listKind": f"{c.KIND}List", "plural": c.PLURAL, "singular": c.SINGULAR,
+                "shortNames": [c.SHORT_NAME], "categories": [c.CATEGORY],
+            },
+            "versions": [{
+                "name": c.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": PRINTER_COLUMNS,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "description": "A trading bot: one Backtrader strategy on one market, run in one pod.",
+                    "required": ["spec"],
+                    "properties": {
+                        "apiVersion": {"type": "string", "description": "API version: botops.io/v1alpha1."},
+                        "kind": {"type": "string", "description": "Kind: TradingBot."},
+                        "metadata": {"type": "object"},
+                        "spec": spec,
+                        "status": status,
+                    },
+                }},
+            }],
+        },
+    }
+
+
+def render_crd_yaml() -> str:
+    import yaml
+
+    header = "# Generated from bot_runtime/api/models.py by `make crds`. Do not edit by hand.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)

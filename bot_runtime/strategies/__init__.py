@@ -1,0 +1,34 @@
+"""Strategy registry API and the built-in strategies and logic mixins.
+
+    from bot_runtime.strategies import strategy_handler, register_strategy, BotStrategy
+"""
+
+from bot_runtime.strategies import entry, exits  # noqa: F401  (registers the built-in logic mixins)
+from bot_runtime.strategies.advanced import AdvancedStrategyFramework
+from bot_runtime.strategies.base import BotStrategy, OrderIntent, RestoredPosition, Snapshot, StrategyHooks
+from bot_runtime.strategies.custom import CustomStrategy
+from bot_runtime.strategies.logic import EntryLogic, ExitLogic, PositionView, entry_logics, exit_logics
+from bot_runtime.strategies.params import ParamsModel
+from bot_runtime.strategies.registry import (
+    FALLBACK_STRATEGY,
+    PLUGIN_GROUP,
+    StrategyRegistrationError,
+    ValidationResult,
+    discover_strategies,
+    get_registered_strategies,
+    get_strategy_class,
+    register_strategy,
+    strategy_handler,
+    validate_strategy_config,
+)
+
+register_strategy(CustomStrategy)
+register_strategy(AdvancedStrategyFramework)
+
+__all__ = [
+    "FALLBACK_STRATEGY", "PLUGIN_GROUP", "AdvancedStrategyFramework", "BotStrategy", "CustomStrategy",
+    "EntryLogic", "ExitLogic", "OrderIntent", "ParamsModel", "PositionView", "RestoredPosition", "Snapshot",
+    "StrategyHooks", "StrategyRegistrationError", "ValidationResult", "discover_strategies", "entry_logics",
+    "exit_logics", "get_registered_strategies", "get_strategy_class", "register_strategy", "strategy_handler",
+    "validate_strategy_config",
+]

@@ -1,0 +1,89 @@
+"""The generated CRD on the real control plane: schema rejections, explain, printer columns, pruning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from typing import Any
+
+import pytest
+
+from botops_dev.controlplane import ControlPlane
+from tests.cluster.test_harness import TABLE
+from tests.corpus import BASE_SPEC, CASES, Case
+
+pytestmark = pytest.mark.cluster
+
+BOTS = "/apis/botops.io/v1alpha1/namespaces/{ns}/tradingbots"
+
+
+def manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "botops.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": name}, "spec": spec}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.layer == "apiserver"], ids=lambda c: c.id)
+def test_apiserver_rejects_bad_manifest_naming_the_field(
+    control_plane: ControlPlane, namespace: str, case: Case
+) -> None:
+    status, body = control_plane.request("POST", BOTS.format(ns=namespace), manifest(case.id, case.spec()))
+    assert status == 422, body
+    for part in case.expect:
+        assert part in body["message"], body["message"]
+
+
+def test_valid_manifest_is_defaulted_and_shown_in_columns(control_plane: ControlPlane, namespace: str) -> None:
+    status, body = control_plane.request("POST", BOTS.format(ns=namespace), manifest("good", BASE_SPEC))
+    assert status == 201, body
+    assert body["spec"]["broker"] == {"cash": 10000.0, "commission": 0.001, "slippage": 0.0}
+    assert body["spec"]["risk"] == {"maxOpenOrders": 5}
+    assert body["spec"]["restartPolicy"]["maxRestarts"] == 5
+    req = urllib.request.Request(control_plane.server + BOTS.format(ns=namespace))
+    req.add_header("Authorization", f"Bearer {control_plane.admin_token}")
+    req.add_header("Accept", TABLE)
+    with urllib.request.urlopen(req, context=control_plane.ssl_context()) as resp:
+        table = json.loads(resp.read())
+    columns = [c["name"] for c in table["columnDefinitions"]]
+    assert columns == ["Name", "Ready", "Phase", "Strategy", "Symbol", "Mode", "PnL", "Heartbeat", "Age"]
+    cells = dict(zip(columns, table["rows"][0]["cells"], strict=True))
+    assert (cells["Strategy"], cells["Symbol"], cells["Mode"]) == ("CustomStrategy", "BTC/USDT", "paper")
+
+
+def test_ready_column_reads_the_ready_condition(control_plane: ControlPlane, namespace: str) -> None:
+    control_plane.request("POST", BOTS.format(ns=namespace), manifest("cond", BASE_SPEC))
+    status_patch = {"status": {"phase": "Running", "conditions": [
+        {"type": "Valid", "status": "True", "reason": "SpecValid", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        {"type": "Ready", "status": "False", "reason": "FeedDelayed", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+    ]}}
+    status, body = control_plane.request("PATCH", BOTS.format(ns=namespace) + "/cond/status", status_patch,
+                                         content_type="application/merge-patch+json")
+    assert status == 200, body
+    req = urllib.request.Request(control_plane.server + BOTS.format(ns=namespace) + "/cond")
+    req.add_header("Authorization", f"Bearer {control_plane.admin_token}")
+    req.add_header("Accept", TABLE)
+    with urllib.request.urlopen(req, context=control_plane.ssl_context()) as resp:
+        table = json.loads(resp.read())
+    cells = table["rows"][0]["cells"]
+    assert cells[1:3] == ["False", "Running"]  # Ready from the condition, not from the phase
+
+
+def test_unknown_fields_are_pruned_on_1_20(control_plane: ControlPlane, namespace: str) -> None:
+    spec = {**BASE_SPEC, "leverage": 100, "market": {**BASE_SPEC["market"], "margin": True}}
+    status, body = control_plane.request("POST", BOTS.format(ns=namespace), manifest("pruned", spec))
+    assert status == 201, body  # 1.20 has no strict field validation: unknown fields are dropped
+    assert "leverage" not in body["spec"] and "margin" not in body["spec"]["market"]
+
+
+def test_kubectl_explain_shows_field_descriptions(control_plane: ControlPlane) -> None:
+    kubectl = control_plane.assets / "kubectl"
+    if not kubectl.exists():
+        pytest.fail(f"kubectl is missing from KUBEBUILDER_ASSETS={control_plane.assets}", pytrace=False)
+    env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig_path)}
+    out = subprocess.run([str(kubectl), "explain", "tb.spec.risk"], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "Limits checked before every order." in out
+    assert "maxDailyLoss" in out and "Largest loss per UTC day" in out
+    out = subprocess.run([str(kubectl), "explain", "tradingbots.status.runtime.leaseToken"], env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "fencing token" in out
