@@ -1,24 +1,138 @@
-"""bot-runtime: the bot pod's command line."""
+"""bot-runtime: run one TradingBot (the bot pod's command), backtest a strategy, list strategies."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("bot_runtime")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from bot_runtime.instance import StrategyInstance
+    from bot_runtime.settings import RuntimeSettings
+
+    overrides = {k: v for k, v in {
+        "bot_name": args.bot, "namespace": args.namespace, "database_url": args.database_url,
+        "kubeconfig": args.kubeconfig, "health_port": args.health_port,
+    }.items() if v is not None}
+    try:
+        settings = RuntimeSettings(**overrides)
+    except ValidationError as exc:
+        missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        print(f"bot-runtime: missing or invalid settings: {missing} (flags --bot/--database-url or env "
+              "BOTOPS_BOT_NAME/DATABASE_URL)", file=sys.stderr)
+        return 2
+    return StrategyInstance(settings).start()
+
+
+def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
+    if args.spec:
+        import yaml
+
+        document = yaml.safe_load(Path(args.spec).read_text())
+        spec: dict[str, Any] = document.get("spec", document) if isinstance(document, dict) else {}
+    else:
+        spec = {"strategy": {"type": args.strategy, "params": json.loads(args.params or "{}")},
+                "market": {"exchange": "binance", "symbol": args.symbol}}
+    market = spec.setdefault("market", {})
+    market["feed"] = "csv" if args.csv else "synthetic"
+    if args.csv:
+        market["csvPath"] = args.csv
+    if args.seed is not None:
+        market["seed"] = args.seed
+    if args.timeframe:
+        market["timeframe"] = args.timeframe
+    spec["mode"] = "paper"
+    if args.cash is not None:
+        spec.setdefault("broker", {})["cash"] = args.cash
+    return spec
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from bot_runtime.backtest import run_backtest
+    from bot_runtime.validation import validate_spec
+
+    spec, result = validate_spec(_backtest_spec(args))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if spec is None:
+        for error in result.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{spec.strategy.type} on {spec.market.feed} data ({spec.market.symbol} {spec.market.timeframe}, "
+          f"cash {spec.broker.cash:g}, commission {spec.broker.commission:g})")
+    print(run_backtest(spec, bars=args.bars).summary())
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from bot_runtime.strategies import entry_logics, exit_logics, get_registered_strategies
+
+    def describe(params_model: Any) -> str:
+        fields = params_model.model_fields
+        return ", ".join(f"{name}={field.default!r}" if not callable(field.default_factory) else name
+                         for name, field in fields.items()) or "(no parameters)"
+
+    print("Strategies (spec.strategy.type):")
+    for name, klass in get_registered_strategies().items():
+        print(f"  {name:28} {klass.description}\n  {'':28} params: {describe(klass.Params)}")
+    for title, registry in (("Entry logic mixins (entry_logic)", entry_logics),
+                            ("Exit logic mixins (exit_logic)", exit_logics)):
+        print(f"{title}:")
+        for name, logic in registry:
+            print(f"  {name:28} {logic.description}\n  {'':28} params: {describe(logic.Params)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bot-runtime",
-        description="Runs one TradingBot's strategy (StrategyInstance) or backtests a strategy.",
+        description="Runs one TradingBot's strategy (StrategyInstance), backtests a strategy, lists strategies.",
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--log-level", default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a TradingBot (what the bot pod does)")
+    run.add_argument("--bot", help="TradingBot name (env BOTOPS_BOT_NAME)")
+    run.add_argument("--namespace", help="its namespace (env BOTOPS_NAMESPACE, default: default)")
+    run.add_argument("--database-url", help="PostgreSQL URL (env DATABASE_URL)")
+    run.add_argument("--kubeconfig", help="kubeconfig outside a cluster (env BOTOPS_KUBECONFIG or KUBECONFIG)")
+    run.add_argument("--health-port", type=int, help="metrics/healthz/readyz port (env BOTOPS_HEALTH_PORT, 8080)")
+    run.set_defaults(func=cmd_run)
+
+    backtest = commands.add_parser("backtest", help="run a strategy over synthetic or CSV data and summarise")
+    source = backtest.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec", help="a TradingBot manifest (or its spec) in YAML")
+    source.add_argument("--strategy", help="a registered strategy name")
+    backtest.add_argument("--params", help="strategy params as JSON (with --strategy)")
+    backtest.add_argument("--symbol", default="BTC/USDT")
+    backtest.add_argument("--csv", help="replay this CSV (timestamp,open,high,low,close,volume) instead")
+    backtest.add_argument("--bars", type=int, default=10_000, help="synthetic bars (default 10000)")
+    backtest.add_argument("--seed", type=int)
+    backtest.add_argument("--timeframe")
+    backtest.add_argument("--cash", type=float)
+    backtest.set_defaults(func=cmd_backtest)
+
+    strategies = commands.add_parser("strategies", help="list strategies and logic mixins with their parameters")
+    strategies.set_defaults(func=cmd_strategies)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return 0
+    code: int = args.func(args)
+    return code

@@ -160,6 +160,18 @@ def repository(migrated_database_url: str) -> Iterator[Any]:
         engine.dispose()
 
 
+@pytest.fixture
+def fake_exchange() -> Iterator[Any]:
+    """A loopback Binance double; point the real ccxt client at `fake_exchange.url`."""
+    from tests.support.fake_exchange import FakeExchange
+
+    exchange = FakeExchange().start()
+    try:
+        yield exchange
+    finally:
+        exchange.stop()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

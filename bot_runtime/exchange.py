@@ -1,0 +1,99 @@
+"""The one ccxt client of a runtime, and the classification of ccxt errors.
+
+One instance per runtime: ccxt's rate limiter is per instance. Error classes follow the measured
+table of the research note: `OperationFailed` is transient, authentication and bad symbols are
+fatal, order-level errors reject one order, and a bare `ExchangeError` is unknown.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import ccxt
+
+API_URL_ENV = "BOTOPS_EXCHANGE_API_URL"  # e.g. a local test double or a proxy; never in a resource
+TIMEOUT_ENV = "BOTOPS_EXCHANGE_TIMEOUT_MS"
+
+
+class ErrorKind(StrEnum):
+    transient = "transient"  # retry with backoff; the feed reports CONNBROKEN
+    fatal = "fatal"  # stop: the bot cannot work until a person fixes something
+    order = "order"  # reject this order, keep running
+    unknown = "unknown"  # reads: a few retries; orders: reconcile by client order id
+
+
+FATAL = (ccxt.AuthenticationError, ccxt.BadSymbol, ccxt.NotSupported, ccxt.ArgumentsRequired)
+ORDER_LEVEL = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.OperationRejected)
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    if isinstance(exc, ccxt.OperationFailed):
+        return ErrorKind.transient
+    if isinstance(exc, FATAL):
+        return ErrorKind.fatal
+    if isinstance(exc, ORDER_LEVEL):
+        return ErrorKind.order
+    return ErrorKind.unknown
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    secret: str
+    password: str | None = None
+
+    def __repr__(self) -> str:  # never print a credential, not even in a traceback
+        return "Credentials(***)"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Credentials | None:
+        env = os.environ if environ is None else environ
+        key, secret = env.get("BOTOPS_EXCHANGE_API_KEY"), env.get("BOTOPS_EXCHANGE_SECRET")
+        if not key or not secret:
+            return None
+        return cls(key, secret, env.get("BOTOPS_EXCHANGE_PASSWORD") or None)
+
+
+def build_exchange(
+    exchange_id: str, *, credentials: Credentials | None = None, sandbox: bool = False,
+    api_url: str | None = None, timeout_ms: int | None = None,
+) -> Any:
+    if exchange_id not in ccxt.exchanges:
+        raise ValueError(f"unknown ccxt exchange id {exchange_id!r}")
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms or int(os.environ.get(TIMEOUT_ENV, "10000")),
+        # Orders are never retried by ccxt itself: an ambiguous failure is resolved by looking up.
+        "options": {"maxRetriesOnFailure": 0, "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
+                    "fetchMargins": False},
+    }
+    if credentials is not None:
+        config.update(apiKey=credentials.api_key, secret=credentials.secret)
+        if credentials.password:
+            config["password"] = credentials.password
+    exchange = getattr(ccxt, exchange_id)(config)
+    if sandbox:  # must come before any URL rewrite: it restores the exchange's own test URLs
+        exchange.set_sandbox_mode(True)
+    api_url = api_url if api_url is not None else os.environ.get(API_URL_ENV)
+    if api_url:
+        point_at(exchange, api_url)
+    return exchange
+
+
+def point_at(exchange: Any, base_url: str) -> None:
+    """Rewrite every API URL of the exchange to the same path on base_url."""
+    from urllib.parse import urlparse
+
+    base = base_url.rstrip("/")
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith("http"):
+            return base + urlparse(value).path
+        return value
+
+    exchange.urls["api"] = rewrite(exchange.urls["api"])

@@ -1,0 +1,56 @@
+"""The runtime's view of the cluster: read its own TradingBot, merge-patch `status.runtime`, post
+Events. In a pod it uses the ServiceAccount; outside one, a kubeconfig (KUBECONFIG or --kubeconfig)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+
+from bot_runtime.api import constants as c
+
+log = logging.getLogger(__name__)
+
+
+def api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return config.new_client_from_config(config_file=kubeconfig)
+    cfg = client.Configuration()
+    config.load_incluster_config(client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+class BotResource:
+    """One TradingBot, as its runtime is allowed to see and touch it (get, patch status, events)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, name: str, request_timeout: float = 10.0) -> None:
+        self.api, self.namespace, self.name = api, namespace, name
+        self.objects = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.timeout = request_timeout
+
+    def read(self) -> dict[str, Any]:
+        body: Any = self.objects.get_namespaced_custom_object(
+            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, _request_timeout=self.timeout)
+        return dict(body)
+
+    def patch_runtime_status(self, runtime: dict[str, Any]) -> None:
+        """A merge patch of status.runtime only: the operator's fields are never touched."""
+        self.objects.patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"status": {"runtime": runtime}},
+            _content_type="application/merge-patch+json", _request_timeout=self.timeout)
+
+    def event(self, reason: str, message: str, type: str = "Normal", uid: str | None = None) -> None:
+        now = datetime.now(UTC)
+        self.core.create_namespaced_event(self.namespace, client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{self.name}."),
+            involved_object=client.V1ObjectReference(api_version=c.API_VERSION, kind=c.KIND, name=self.name,
+                                                     namespace=self.namespace, uid=uid),
+            reason=reason, message=message[:1024], type=type, first_timestamp=now, last_timestamp=now, count=1,
+            source=client.V1EventSource(component="bot-runtime", host=socket.gethostname()),
+            reporting_component="botops.io/bot-runtime", reporting_instance=socket.gethostname(),
+        ), _request_timeout=self.timeout)

@@ -1,0 +1,26 @@
+"""Runtime settings: flags and environment (prefix BOTOPS_), built directly in tests."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOTOPS_", extra="ignore", populate_by_name=True)
+
+    bot_name: str = Field(description="The TradingBot to run")
+    namespace: str = Field(default="default", description="Its namespace")
+    database_url: str = Field(validation_alias="DATABASE_URL", description="PostgreSQL URL")
+    kubeconfig: str | None = Field(default=None, description="kubeconfig file; default: in-cluster or KUBECONFIG")
+    health_port: int = Field(default=8080, ge=0, le=65535, description="metrics, /healthz and /readyz")
+    pod_name: str = Field(default_factory=socket.gethostname, description="the pod (Downward API)")
+    image: str | None = Field(default=None, description="the runtime image, recorded in bot_runs")
+    spool_dir: Path = Field(default=Path("/tmp/botops-spool"), description="local spool for database outages")
+    lease_ttl_seconds: float = Field(default=30.0, gt=0, description="database lease lifetime")
+    status_quiet_seconds: float = Field(default=60.0, gt=0, description="max quiet time between status patches")
+    performance_interval_seconds: float = Field(default=60.0, gt=0, description="equity snapshot period")
+    stop_timeout_seconds: float = Field(default=8.0, gt=0, description="time to flush on SIGTERM")
