@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install assets test lint fmt crds clean
+.PHONY: help install assets test lint fmt crds bench-runtime clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ fmt: $(INSTALLED)
 
 crds: $(INSTALLED) ## regenerate crds/ and the chart's copy from the pydantic models
 	$(BIN)/python hack/gen-crds.py
+
+bench-runtime: $(INSTALLED) ## runtime memory, idle CPU per minute, backtest bars/s (prints numbers)
+	@assets=$$(hack/test-assets.sh) && KUBEBUILDER_ASSETS="$$assets" $(BIN)/python hack/bench-runtime.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -114,5 +113,83 @@ def test_idle_runtime_uses_almost_no_cpu(
     runtime.terminate()
 
 
-def _unused(_: Any) -> None:
-    pass
+def test_live_order_whose_response_times_out_is_booked_exactly_once(
+    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    fake_exchange: FakeExchange,
+) -> None:
+    from tests.support.bots import spec_with
+
+    spec = spec_with(mode="live", broker__credentialsSecretRef={"name": "exchange-keys"},
+                     risk__maxDailyLoss=1000)
+    bot = make_bot(spec)
+    # The exchange books the first order, then answers only after the client (2 s timeout) gave up.
+    fake_exchange.inject("POST", "/api/v3/order", 200, None, hang=3.0)
+    runtime = start_runtime(bot, extra_env={"BOTOPS_EXCHANGE_API_KEY": "test-key",
+                                            "BOTOPS_EXCHANGE_SECRET": "test-secret"})
+    match = runtime.wait_for_log(r"order (bt\S+): ambiguous failure", 120)
+    cid = match.group(1)
+    wait_for(lambda: [t for t in repository.trades(bot.bot_id) if t.client_order_id == cid], 30,
+             f"the trade of {cid} recorded")
+    runtime.terminate()
+    assert len([o for o in fake_exchange.orders if o.client_order_id == cid]) == 1
+    posts = [p for m, path, p in fake_exchange.request_log if m == "POST" and path == "/api/v3/order"
+             and p.get("newClientOrderId") == cid]
+    assert len(posts) == 1, "the order was sent again"
+    (order,) = [o for o in repository.orders(bot.bot_id) if o.client_order_id == cid]
+    assert order.status == "filled" and order.exchange_order_id is not None
+    assert len([t for t in repository.trades(bot.bot_id) if t.client_order_id == cid]) == 1
+    assert "test-secret" not in runtime.log() and "test-key" not in runtime.log()
+
+
+def test_database_outage_loses_no_trade(
+    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    migrated_database_url: str,
+) -> None:
+    import re
+
+    from botops_dev.postgres import libpq_url
+    from tests.support.tcp_proxy import CuttableProxy
+
+    proxy = CuttableProxy(_pg_target(migrated_database_url))
+    try:
+        bot = make_bot()
+        # a lease long enough to trade through the outage (it bounds how long a bot trades unconfirmed)
+        runtime = start_runtime(bot, database_url=_via_proxy(migrated_database_url, proxy.port),
+                                extra_env={"BOTOPS_LEASE_TTL_SECONDS": "180"})
+        wait_for(lambda: len(repository.trades(bot.bot_id)) >= 1, 90, "a first trade")
+        proxy.cut()
+        runtime.wait_for_log("spooling to", 30)
+        before = len(re.findall(r"trade (bt\S+):", runtime.log()))
+        wait_for(lambda: len(re.findall(r"trade (bt\S+):", runtime.log())) >= before + 2, 90,
+                 "two trades while the database is away")
+        proxy.restore()
+        runtime.wait_for_log("replayed \\d+ spooled records", 60)
+        runtime.terminate()
+        assert runtime.proc.returncode == 0
+        made = set(re.findall(r"trade (bt\S+):", runtime.log()))
+        recorded = {t.client_order_id for t in repository.trades(bot.bot_id)}
+        assert made and made == recorded
+        assert libpq_url(migrated_database_url)  # (the proxy carried only the runtime's connections)
+    finally:
+        proxy.close()
+
+
+def _pg_target(url: str) -> tuple[str, int] | str:
+    import psycopg
+
+    from botops_dev.postgres import libpq_url
+
+    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
+    host, port = str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)
+    return f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+
+
+def _via_proxy(url: str, port: int) -> str:
+    import psycopg
+
+    from botops_dev.postgres import libpq_url
+
+    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
+    auth = f"{info['user']}@" if info.get("user") else ""
+    password = f"?password={info['password']}" if info.get("password") else ""
+    return f"postgresql://{auth}127.0.0.1:{port}/{info['dbname']}{password}"

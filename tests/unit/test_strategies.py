@@ -1,0 +1,104 @@
+"""Strategies on historical data: risk limits, daily-loss halt, golden values, the runtime gate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.backtest import run_backtest
+from bot_runtime.brokers.paper import paper_broker
+from bot_runtime.btcompat import bt
+from bot_runtime.feeds import DataFeedFactory
+from bot_runtime.strategies import OrderIntent, StrategyHooks, strategy_handler
+from bot_runtime.strategies.base import DailyLossGuard
+
+
+def spec(strategy: dict[str, Any], **extra: Any) -> TradingBotSpec:
+    return TradingBotSpec.model_validate({
+        "strategy": strategy, "market": {"exchange": "binance", "symbol": "BTC/USDT", "feed": "synthetic",
+                                         "seed": 11}, **extra})
+
+
+class RecordingHooks(StrategyHooks):
+    def __init__(self, refuse: str | None = None) -> None:
+        self.refuse = refuse
+        self.intents: list[OrderIntent] = []
+        self.refused: list[str] = []
+        self.halts: list[str] = []
+        self.orders: list[Any] = []
+
+    def before_order(self, intent: OrderIntent) -> str | None:
+        self.intents.append(intent)
+        return self.refuse
+
+    def on_refused(self, intent: OrderIntent, reason: str) -> None:
+        self.refused.append(reason)
+
+    def on_order(self, order: Any) -> None:
+        if order.status == order.Completed:
+            self.orders.append(order)
+
+    def on_halt(self, reason: str) -> None:
+        self.halts.append(reason)
+
+
+def run_with_hooks(s: TradingBotSpec, hooks: RecordingHooks, bars: int = 3000) -> Any:
+    klass, params = strategy_handler.parse_params(s.strategy.type, s.strategy.params)
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(DataFeedFactory().historical(s.market, bars=bars))
+    cerebro.broker = paper_broker(s.broker)
+    cerebro.addstrategy(klass, config=params, risk=s.risk, hooks=hooks, timeframe_seconds=60)
+    return cerebro.run()[0]
+
+
+SMA = {"type": "CustomStrategy", "params": {"entry_logic": {"name": "sma_crossover",
+                                                            "params": {"fast_period": 5, "slow_period": 20}}}}
+
+
+def test_every_order_passes_the_runtime_gate_and_a_refusal_stops_it() -> None:
+    hooks = RecordingHooks(refuse="lease lost")
+    run_with_hooks(spec(SMA), hooks)
+    assert hooks.intents and not hooks.orders
+    assert set(hooks.refused) == {"lease lost"}
+
+
+def test_max_position_size_caps_every_entry() -> None:
+    hooks = RecordingHooks()
+    run_with_hooks(spec(SMA, risk={"maxPositionSize": 0.5}), hooks)
+    buys = [o for o in hooks.orders if o.isbuy()]
+    assert buys and all(o.executed.size <= 0.5 + 1e-9 for o in buys)
+
+
+def test_daily_loss_halts_entries_and_says_why() -> None:
+    hooks = RecordingHooks()
+    strategy = run_with_hooks(spec(SMA, risk={"maxDailyLoss": 5}), hooks, bars=3000)
+    assert hooks.halts and "reached max_daily_loss 5" in hooks.halts[0]
+    assert any("daily loss" in reason for reason in hooks.refused)
+    assert strategy.daily_loss.day is not None
+
+
+def test_daily_loss_guard_resets_each_utc_day() -> None:
+    guard = DailyLossGuard(max_daily_loss=100)
+    assert guard.update(datetime(2026, 1, 1, 9), 10_000) is None
+    assert "reached max_daily_loss" in (guard.update(datetime(2026, 1, 1, 15), 9_899) or "")
+    assert guard.update(datetime(2026, 1, 2, 0, 1), 9_899) is None  # a new day starts from its own equity
+
+
+RSI_TRAILING = {"type": "CustomStrategy", "params": {"entry_logic": "rsi_threshold",
+                                                     "exit_logic": ["trailing_stop", "time_exit"]}}
+# Golden values over 3000 synthetic 1m bars (seed 11): a change in strategy logic, indicator wiring,
+# the paper broker's fill rule or the synthetic series shows up here; update them only on purpose.
+GOLDEN = [
+    (SMA, 89, 8135.14),
+    (RSI_TRAILING, 19, 9173.73),
+    ({"type": "AdvancedStrategyFramework"}, 51, 9142.64),
+]
+
+
+@pytest.mark.parametrize(("strategy", "trades", "value"), GOLDEN, ids=["sma", "rsi-trailing", "advanced"])
+def test_backtests_match_golden_values(strategy: dict[str, Any], trades: int, value: float) -> None:
+    result = run_backtest(spec(strategy), bars=3000)
+    assert (result.trades, round(result.end_value, 2)) == (trades, value)
