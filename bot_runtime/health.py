@@ -48,9 +48,11 @@ class RuntimeMetrics:
 
 
 class HealthServer:
-    def __init__(self, port: int, metrics: RuntimeMetrics, alive: Callable[[], tuple[bool, str]],
+    """Serves /metrics from a registry and the two probes; used by the runtime and the operator."""
+
+    def __init__(self, port: int, registry: CollectorRegistry, alive: Callable[[], tuple[bool, str]],
                  ready: Callable[[], tuple[bool, str]], host: str = "0.0.0.0") -> None:
-        handler = self._handler(metrics, alive, ready)
+        handler = self._handler(registry, alive, ready)
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="health-http", daemon=True)
@@ -68,7 +70,7 @@ class HealthServer:
         self.server.server_close()
 
     @staticmethod
-    def _handler(metrics: RuntimeMetrics, alive: Callable[[], tuple[bool, str]],
+    def _handler(registry: CollectorRegistry, alive: Callable[[], tuple[bool, str]],
                  ready: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -76,7 +78,7 @@ class HealthServer:
 
             def do_GET(self) -> None:
                 if self.path.startswith("/metrics"):
-                    self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 elif self.path.startswith("/healthz"):
                     ok, why = alive()
                     self._send(200 if ok else 503, why.encode())

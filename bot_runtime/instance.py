@@ -194,7 +194,7 @@ class StrategyInstance:
                                       f"{self.spec.market.symbol} {self.spec.market.timeframe} ({self.spec.mode})")
 
     def _start_health(self) -> None:
-        self.health = HealthServer(self.settings.health_port, self.metrics, self.alive, self.ready).start()
+        self.health = HealthServer(self.settings.health_port, self.metrics.registry, self.alive, self.ready).start()
         log.info("metrics, /healthz and /readyz on port %s", self.health.port)
 
     def _create_data_feed(self) -> None:

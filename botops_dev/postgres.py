@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from bot_runtime.db.engine import libpq_url
+
 LOCAL_CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/postgres",
     "postgresql://root@127.0.0.1:5432/postgres",
@@ -27,14 +29,6 @@ LOCAL_CANDIDATES = (
 
 class PostgresUnavailable(RuntimeError):
     """No PostgreSQL server could be reached or started; the message says how to provide one."""
-
-
-def libpq_url(url: str) -> str:
-    """The URL as libpq/psycopg reads it (no SQLAlchemy driver suffix)."""
-    for prefix in ("postgresql+psycopg://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix):]
-    return url
 
 
 def with_database(url: str, database: str) -> str:

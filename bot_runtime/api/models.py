@@ -262,4 +262,7 @@ class TradingBotStatus(Model):
     bot_id: int | None = Field(default=None, ge=0, description="The bot's trading_bots row id.")
     message: str | None = Field(default=None, description="What the operator last had to say.")
     restarts: int | None = Field(default=None, ge=0, description="Pod replacements counted against restartPolicy.")
+    next_restart_at: str | None = Field(
+        default=None, json_schema_extra={"format": "date-time"}, description="When the next restart may happen.",
+    )
     runtime: RuntimeStatus | None = Field(default=None, description="Written by the bot runtime only.")

@@ -18,6 +18,14 @@ def sqlalchemy_url(url: str) -> str:
     )
 
 
+def libpq_url(url: str) -> str:
+    """The URL as libpq/psycopg reads it (no SQLAlchemy driver suffix)."""
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix):]
+    return url
+
+
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(sqlalchemy_url(url), **kwargs)

@@ -68,6 +68,18 @@ class Bot:
         self.kubeconfig = plane.write_service_account_kubeconfig(
             namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig")
 
+    @classmethod
+    def attach(cls, plane: ControlPlane, api: client.ApiClient, repo: BotRepository, namespace: str, name: str,
+               tmp_path: Path) -> Bot:
+        """A bot the operator created: only the runtime's kubeconfig is made here."""
+        bot = cls.__new__(cls)
+        bot.plane, bot.api, bot.repo, bot.namespace, bot.name = plane, api, repo, namespace, name
+        bot.body = bot.resource()
+        bot.bot_id = int(bot.body["metadata"]["labels"][c.LABEL_BOT_ID])
+        bot.kubeconfig = plane.write_service_account_kubeconfig(
+            namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig")
+        return bot
+
     def resource(self) -> dict[str, Any]:
         return dict(client.CustomObjectsApi(self.api).get_namespaced_custom_object(
             c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name))

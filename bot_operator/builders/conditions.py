@@ -1,0 +1,35 @@
+"""Standard conditions: one pure setter, a fixed order, times kept unless the status flips."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+ORDER = ("Ready", "Valid", "PodReady", "Healthy", "Synced", "Suspended", "Reconciling", "Stalled")
+
+
+def _stamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(conditions: list[dict[str, Any]], type: str, status: bool | str, reason: str, message: str,
+                  generation: int | None, now: datetime) -> list[dict[str, Any]]:
+    """Return a new list with `type` set; lastTransitionTime moves only when the status changes."""
+    value = status if isinstance(status, str) else ("True" if status else "False")
+    previous = next((c for c in conditions if c.get("type") == type), None)
+    since = previous["lastTransitionTime"] if previous and previous.get("status") == value else _stamp(now)
+    updated = {"type": type, "status": value, "reason": reason, "lastTransitionTime": since,
+               "observedGeneration": generation}
+    if message:  # an empty message is left out: the 1.20 test apiserver reads "" as null here
+        updated["message"] = message[:32768]
+    others = [c for c in conditions if c.get("type") != type]
+    return sorted([*others, updated], key=lambda c: ORDER.index(c["type"]) if c["type"] in ORDER else len(ORDER))
+
+
+def get_condition(conditions: list[dict[str, Any]] | None, type: str) -> dict[str, Any] | None:
+    return next((c for c in conditions or [] if c.get("type") == type), None)
+
+
+def is_true(conditions: list[dict[str, Any]] | None, type: str) -> bool:
+    condition = get_condition(conditions, type)
+    return condition is not None and condition.get("status") == "True"

@@ -1,0 +1,133 @@
+"""The bot pod: one runtime container, its identity, secrets, probes and the restricted profile.
+
+Everything the pod depends on goes into the spec hash; a different hash means the pod is replaced
+(the old one terminates before the new one is created: the name is the same).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from bot_operator.builders.names import pod_name, service_account_name
+from bot_operator.builders.rbac import owner_reference
+from bot_operator.settings import OperatorSettings
+from bot_runtime.api import constants as c
+from bot_runtime.api.models import TradingBotSpec
+
+HEALTH_PORT = 8080
+SPOOL_DIR = "/var/lib/botops"
+RUNTIME_UID = 10001
+
+
+def _pod_inputs(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, Any]:
+    """What the pod is built from; `suspended` is not a pod input (it removes the pod)."""
+    resource = spec.to_resource()
+    resource.pop("suspended", None)
+    return {
+        "spec": resource,
+        "image": spec.runtime.image or settings.runtime_image,
+        "pullPolicy": spec.runtime.image_pull_policy or settings.runtime_image_pull_policy,
+        "resources": settings.default_resources(),
+        "databaseSecret": settings.runtime_database_secret,
+        "env": settings.runtime_env,
+        "grace": settings.runtime_termination_grace_seconds,
+    }
+
+
+def spec_hash(spec: TradingBotSpec, settings: OperatorSettings) -> str:
+    canonical = json.dumps(_pod_inputs(spec, settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _secret_env(name: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, image: str) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "BOTOPS_BOT_NAME", "value": bot_name},
+        _field_env("BOTOPS_NAMESPACE", "metadata.namespace"),
+        _field_env("BOTOPS_POD_NAME", "metadata.name"),
+        {"name": "BOTOPS_IMAGE", "value": image},
+        {"name": "BOTOPS_HEALTH_PORT", "value": str(HEALTH_PORT)},
+        {"name": "BOTOPS_SPOOL_DIR", "value": f"{SPOOL_DIR}/spool"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        _secret_env("DATABASE_URL", settings.runtime_database_secret, "DATABASE_URL"),
+    ]
+    ref = spec.broker.credentials_secret_ref
+    if spec.mode == "live" and ref is not None:  # credentials only ever travel as secret references
+        env.append(_secret_env("BOTOPS_EXCHANGE_API_KEY", ref.name, ref.api_key_key))
+        env.append(_secret_env("BOTOPS_EXCHANGE_SECRET", ref.name, ref.secret_key))
+        if ref.password_key:
+            env.append(_secret_env("BOTOPS_EXCHANGE_PASSWORD", ref.name, ref.password_key))
+    env += [{"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())]
+    return env
+
+
+def build_pod(bot: dict[str, Any], spec: TradingBotSpec, settings: OperatorSettings,
+              labels: dict[str, str]) -> dict[str, Any]:
+    meta = bot["metadata"]
+    name = meta["name"]
+    inputs = _pod_inputs(spec, settings)
+    resources = spec.runtime.resources.model_dump(exclude_none=True) if spec.runtime.resources else inputs["resources"]
+    probe = {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 5, "timeoutSeconds": 3,
+             "failureThreshold": 3}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(name),
+            "namespace": meta["namespace"],
+            "labels": {**labels, "app.kubernetes.io/component": "runtime"},
+            "annotations": {c.ANNOTATION_SPEC_HASH: spec_hash(spec, settings),
+                            "botops.io/generation": str(meta.get("generation", 0))},
+            "ownerReferences": [owner_reference(bot)],
+        },
+        "spec": {
+            "serviceAccountName": service_account_name(name),
+            "automountServiceAccountToken": True,  # the runtime reads its own TradingBot with this token
+            "restartPolicy": "Never",  # the operator restarts with the bot's exponential back-off
+            "terminationGracePeriodSeconds": inputs["grace"],
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True, "runAsUser": RUNTIME_UID, "runAsGroup": RUNTIME_UID, "fsGroup": RUNTIME_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": "runtime",
+                "image": inputs["image"],
+                "imagePullPolicy": inputs["pullPolicy"],
+                "command": ["bot-runtime", "run"],
+                "env": build_env(name, spec, settings, inputs["image"]),
+                "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+                "readinessProbe": probe,
+                "livenessProbe": {**probe, "httpGet": {"path": "/healthz", "port": "health"},
+                                  "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
+                "resources": resources,
+                "securityContext": {
+                    "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [{"name": "state", "mountPath": SPOOL_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+            }],
+            "volumes": [{"name": "state", "emptyDir": {}}, {"name": "tmp", "emptyDir": {"medium": "Memory",
+                                                                                        "sizeLimit": "64Mi"}}],
+        },
+    }
+
+
+def build_runtime_db_secret(name: str, namespace: str, database_url: str) -> dict[str, Any]:
+    """The Secret bot pods read DATABASE_URL from (one per namespace with bots)."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_NAME: "tradingbot-runtime-db"}},
+            "stringData": {"DATABASE_URL": database_url}}

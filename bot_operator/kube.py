@@ -1,0 +1,201 @@
+"""The operator's calls to the Kubernetes API, in one place: every write is counted by component."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from prometheus_client import Counter
+
+from bot_runtime.api import constants as c
+
+log = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+def api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return config.new_client_from_config(config_file=kubeconfig)
+    cfg = client.Configuration()
+    config.load_incluster_config(client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+class Cluster:
+    """Reads and writes of one component (reconciler or syncer); `writes` counts its API writes."""
+
+    def __init__(self, api: client.ApiClient, component: str, writes: Counter | None = None) -> None:
+        self.api = api
+        self.component = component
+        self.core = client.CoreV1Api(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
+        self.objects = client.CustomObjectsApi(api)
+        self._writes = writes
+
+    def _wrote(self, verb: str) -> None:
+        if self._writes is not None:
+            self._writes.labels(component=self.component, verb=verb).inc()
+
+    def to_dict(self, obj: Any) -> dict[str, Any]:
+        return dict(self.api.sanitize_for_serialization(obj))
+
+    # ------------------------------------------------------------------------------ TradingBots
+
+    def list_bots(self, namespace: str | None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        result: Any
+        if namespace:
+            result = self.objects.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL,
+                                                                label_selector=label_selector or "")
+        else:
+            result = self.objects.list_cluster_custom_object(c.GROUP, c.VERSION, c.PLURAL,
+                                                             label_selector=label_selector or "")
+        return list(result.get("items", []))
+
+    def get_bot(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_bot(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._wrote("create")
+        return dict(self.objects.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, body))
+
+    def replace_bot_spec(self, namespace: str, name: str, spec: dict[str, Any], labels: dict[str, str],
+                         annotations: dict[str, str]) -> None:
+        """Replace the whole spec (a merge patch would keep keys a person added) and our metadata."""
+        ops = [{"op": "replace", "path": "/spec", "value": spec}]
+        ops += [{"op": "add", "path": f"/metadata/labels/{_escape(k)}", "value": v} for k, v in labels.items()]
+        ops += [{"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v}
+                for k, v in annotations.items()]
+        self._wrote("patch")
+        self.objects.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name, ops,
+                                                    _content_type=JSON_PATCH)
+
+    def patch_bot_metadata(self, namespace: str, name: str, labels: dict[str, str]) -> None:
+        self._wrote("patch")
+        self.objects.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name,
+                                                    {"metadata": {"labels": labels}}, _content_type=MERGE_PATCH)
+
+    def patch_bot_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """A merge patch of operator-owned status fields (status.runtime belongs to the runtime)."""
+        self._wrote("patch")
+        self.objects.patch_namespaced_custom_object_status(c.GROUP, c.VERSION, namespace, c.PLURAL, name,
+                                                           {"status": status}, _content_type=MERGE_PATCH)
+
+    def delete_bot(self, namespace: str, name: str) -> None:
+        self._wrote("delete")
+        try:
+            self.objects.delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # ----------------------------------------------------------------------------- bot children
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.to_dict(self.core.read_namespaced_pod(name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_pod(self, pod: dict[str, Any]) -> bool:
+        """Create; False when the name is still taken (the previous pod has not gone yet)."""
+        self._wrote("create")
+        try:
+            self.core.create_namespaced_pod(pod["metadata"]["namespace"], pod)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self._wrote("delete")
+        try:
+            self.core.delete_namespaced_pod(name, namespace)  # the pod's own grace period applies
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def ensure(self, obj: dict[str, Any]) -> bool:
+        """Create the object if missing, or put back the fields we own if they drifted. True if written."""
+        kind, meta = obj["kind"], obj["metadata"]
+        read, create, replace = self._verbs(kind)
+        try:
+            current = self.to_dict(read(meta["name"], meta["namespace"]))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self._wrote("create")
+            try:
+                create(meta["namespace"], obj)
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+            return True
+        owned = [k for k in ("rules", "roleRef", "subjects", "automountServiceAccountToken") if k in obj]
+        if kind == "Secret":
+            wanted = {k: _b64(v) for k, v in obj["stringData"].items()}
+            drifted = current.get("data") != wanted
+        else:
+            drifted = any(current.get(k) != obj[k] for k in owned)
+        if drifted:
+            self._wrote("replace")
+            body = {**obj, "metadata": {**meta, "resourceVersion": current["metadata"]["resourceVersion"]}}
+            replace(meta["name"], meta["namespace"], body)
+        return drifted
+
+    def _verbs(self, kind: str) -> tuple[Any, Any, Any]:
+        if kind == "ServiceAccount":
+            return (self.core.read_namespaced_service_account, self.core.create_namespaced_service_account,
+                    self.core.replace_namespaced_service_account)
+        if kind == "Role":
+            return (self.rbac.read_namespaced_role, self.rbac.create_namespaced_role,
+                    self.rbac.replace_namespaced_role)
+        if kind == "RoleBinding":
+            return (self.rbac.read_namespaced_role_binding, self.rbac.create_namespaced_role_binding,
+                    self.rbac.replace_namespaced_role_binding)
+        if kind == "Secret":
+            return (self.core.read_namespaced_secret, self.core.create_namespaced_secret,
+                    self.core.replace_namespaced_secret)
+        raise ValueError(f"cannot ensure a {kind}")
+
+    # ----------------------------------------------------------------------------------- events
+
+    def event(self, bot: dict[str, Any], type: str, reason: str, message: str) -> None:
+        meta = bot["metadata"]
+        now = datetime.now(UTC)
+        self._wrote("create")
+        try:
+            self.core.create_namespaced_event(meta["namespace"], client.CoreV1Event(
+                metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}."),
+                involved_object=client.V1ObjectReference(api_version=c.API_VERSION, kind=c.KIND, name=meta["name"],
+                                                         namespace=meta["namespace"], uid=meta.get("uid")),
+                reason=reason, message=message[:1024], type=type, first_timestamp=now, last_timestamp=now, count=1,
+                source=client.V1EventSource(component="tradingbot-operator", host=socket.gethostname()),
+                reporting_component="botops.io/tradingbot-operator", reporting_instance=socket.gethostname(),
+            ))
+        except ApiException as exc:  # an event is a courtesy: never fail a reconcile for it
+            log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _b64(value: str) -> str:
+    import base64
+
+    return base64.b64encode(value.encode()).decode()

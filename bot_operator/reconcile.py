@@ -1,0 +1,185 @@
+"""The level-based reconcile of one TradingBot: observe, decide (pure), apply, report.
+
+Called by kopf's create/update/resume handlers, by pod events and by the periodic pass; it is
+idempotent, so a missed event or an operator restart heals at the next call. A lock per bot keeps
+concurrent callers from racing each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide
+from bot_operator.builders.names import bot_labels, pod_name
+from bot_operator.builders.pod import build_pod, build_runtime_db_secret, spec_hash
+from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
+from bot_operator.kube import Cluster
+from bot_operator.metrics import OperatorMetrics
+from bot_operator.settings import OperatorSettings
+from bot_runtime.api import constants as c
+from bot_runtime.api.models import RestartPolicy, TradingBotSpec
+from bot_runtime.db.mapping import spec_to_row
+from bot_runtime.db.repository import BotRepository
+from bot_runtime.db.schema import TradingBot
+from bot_runtime.validation import validate_spec
+
+log = logging.getLogger(__name__)
+
+OPERATOR_STATUS_KEYS = ("phase", "message", "conditions", "observedGeneration", "pod", "botId", "restarts",
+                        "nextRestartAt")
+# trading_bots.status the operator sets for phases a runtime cannot report itself
+DB_STATUS_BY_PHASE = {"Error": "error", "Suspended": "stopped"}
+
+
+def _user_id(labels: dict[str, str]) -> int | None:
+    raw = labels.get(c.LABEL_USER_ID, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def row_differs(row: TradingBot, spec: TradingBotSpec) -> bool:
+    return any(getattr(row, column) != value for column, value in spec_to_row(spec).items())
+
+
+class Reconciler:
+    def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
+                 metrics: OperatorMetrics) -> None:
+        self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
+        self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._secrets_ensured: set[str] = set()
+
+    def _lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[(namespace, name)]
+
+    def reconcile(self, bot: dict[str, Any], fresh: bool = False) -> dict[str, Any] | None:
+        """Bring one bot's objects and status in line; returns the status written (or None)."""
+        meta = bot["metadata"]
+        started = time.monotonic()
+        with self._lock(meta["namespace"], meta["name"]):
+            current = self.cluster.get_bot(meta["namespace"], meta["name"]) if fresh else bot
+            if current is None or current["metadata"].get("deletionTimestamp"):
+                return None
+            try:
+                status = self._reconcile(current)
+                self.metrics.reconciles.labels(result="ok").inc()
+                return status
+            except Exception:
+                self.metrics.reconciles.labels(result="error").inc()
+                self.metrics.reconcile_errors.inc()
+                raise
+            finally:
+                self.metrics.reconcile_seconds.observe(time.monotonic() - started)
+
+    def reconcile_owner_of(self, namespace: str, owner_references: list[dict[str, Any]]) -> None:
+        """A bot pod changed (started, failed, deleted): reconcile its TradingBot now."""
+        owner = next((o for o in owner_references if o.get("kind") == c.KIND), None)
+        if owner is not None:
+            self.reconcile({"metadata": {"namespace": namespace, "name": owner["name"]}}, fresh=True)
+
+    def forget(self, namespace: str, name: str, labels: dict[str, str]) -> None:
+        """A TradingBot was deleted: its pod goes with it (garbage collector); its row is marked stopped
+        and keeps its runs and trades."""
+        raw = labels.get(c.LABEL_BOT_ID, "")
+        row = self.repo.get_bot(int(raw)) if raw.isdigit() else self.repo.get_bot_by_ref(namespace, name)
+        if row is not None and self.repo.mark_stopped([row.id], "TradingBot deleted"):
+            log.info("TradingBot %s/%s deleted: trading_bots row %s marked stopped", namespace, name, row.id)
+
+    # ----------------------------------------------------------------------------------- steps
+
+    def _reconcile(self, bot: dict[str, Any]) -> dict[str, Any]:
+        meta, previous = bot["metadata"], dict(bot.get("status") or {})
+        namespace, name = meta["namespace"], meta["name"]
+        labels = dict(meta.get("labels") or {})
+        source = labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES)
+        spec, result = validate_spec(bot.get("spec") or {})
+        message = "; ".join(result.errors)
+        if result.errors and previous.get("message") != message:
+            log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
+
+        bot_id, synced = self._register(namespace, name, source, labels, spec)
+        wanted_labels = bot_labels(name, bot_id, source, _user_id(labels))
+        if bot_id is not None and labels.get(c.LABEL_BOT_ID) != str(bot_id):
+            self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
+        if spec is not None:
+            for obj in (build_service_account(bot, wanted_labels), build_role(bot, wanted_labels),
+                        build_role_binding(bot, wanted_labels)):
+                self.cluster.ensure(obj)
+            self._ensure_runtime_secret(namespace)
+
+        pod = self.cluster.get_pod(namespace, pod_name(name))
+        row = self.repo.get_bot(bot_id) if bot_id is not None else None
+        interval = spec.runtime.heartbeat_interval_seconds if spec else 10
+        decision = decide(Observation(
+            now=datetime.now(UTC), generation=int(meta.get("generation") or 0), valid=spec is not None,
+            validation_message=message, suspended=bool(spec and spec.suspended),
+            desired_hash=spec_hash(spec, self.settings) if spec else "",
+            pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
+            policy=spec.restart_policy if spec else RestartPolicy(),
+            heartbeat_interval=interval, stale_after=self.settings.stale_after(interval),
+            replace_after=self.settings.replace_stale_after_seconds,
+            healthy_reset=self.settings.healthy_reset_seconds, previous=previous,
+            last_heartbeat=row.last_heartbeat if row else None, feed_state=row.feed_state if row else None,
+            runtime=dict(previous.get("runtime") or {}), synced=synced,
+        ))
+        pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None)
+        status = {**decision.status, "pod": pod_name(name) if pod_exists else None, "botId": bot_id}
+        self._report(bot, bot_id, row, previous, status, decision)
+        return status
+
+    def _register(self, namespace: str, name: str, source: str, labels: dict[str, str],
+                  spec: TradingBotSpec | None) -> tuple[int | None, tuple[bool, str, str]]:
+        """Find the bot's trading_bots row; register a resource applied by a person or GitOps."""
+        if source == c.SOURCE_DATABASE:
+            raw = labels.get(c.LABEL_BOT_ID, "")
+            if raw.isdigit():
+                return int(raw), (True, "InSync", "owned by its trading_bots row")
+            return None, (False, "NoRow", f"label {c.LABEL_BOT_ID} is missing")
+        row = self.repo.get_bot_by_ref(namespace, name)
+        if spec is None:
+            return (row.id if row else None), (False, "NotRegistered", "the spec is invalid")
+        if row is None or row_differs(row, spec) or row.user_id != _user_id(labels):
+            bot_id = self.repo.upsert_kubernetes_bot(namespace, name, spec, _user_id(labels))
+        else:
+            bot_id = row.id
+        return bot_id, (True, "Registered", f"trading_bots row {bot_id} (source kubernetes)")
+
+    def _ensure_runtime_secret(self, namespace: str) -> None:
+        if namespace in self._secrets_ensured:
+            return
+        url = self.settings.runtime_database_url or self.settings.database_url
+        self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
+        self._secrets_ensured.add(namespace)
+
+    def _apply(self, bot: dict[str, Any], spec: TradingBotSpec | None, labels: dict[str, str],
+               decision: Decision, pod_exists: bool) -> bool:
+        meta = bot["metadata"]
+        if decision.action == "create" and spec is not None:
+            created = self.cluster.create_pod(build_pod(bot, spec, self.settings, labels))
+            if created:
+                log.info("created bot pod %s/%s", meta["namespace"], pod_name(meta["name"]))
+            return True
+        if decision.action == "delete":
+            log.info("deleting bot pod %s/%s: %s", meta["namespace"], pod_name(meta["name"]), decision.action_reason)
+            self.cluster.delete_pod(meta["namespace"], pod_name(meta["name"]))
+        return pod_exists
+
+    def _report(self, bot: dict[str, Any], bot_id: int | None, row: TradingBot | None, previous: dict[str, Any],
+                status: dict[str, Any], decision: Decision) -> None:
+        meta = bot["metadata"]
+        changed = {k: v for k, v in status.items() if previous.get(k) != v}
+        if changed:
+            self.cluster.patch_bot_status(meta["namespace"], meta["name"], changed)
+        for type, reason, message in decision.events:
+            self.cluster.event(bot, type, reason, message)
+            if bot_id is not None:
+                self.repo.record_event(bot_id, "operator", reason.lower(), message,
+                                       severity="warning" if type == "Warning" else "info")
+        db_status = DB_STATUS_BY_PHASE.get(status["phase"])
+        if row is not None and db_status and (row.status != db_status or row.error_message != status["message"]):
+            self.repo.set_status(row.id, db_status, status["message"] if db_status == "error" else None)

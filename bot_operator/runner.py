@@ -1,0 +1,176 @@
+"""`bot-operator run`: leader election, then kopf (events), the database sync and the periodic pass.
+
+Threads: the main thread runs kopf's asyncio loop (signals arrive there); the leader renewal, the
+database sync (with its LISTEN connection) and the periodic reconcile pass run beside it. Only the
+leader does any of it; a standby waits on the Lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections import Counter
+from typing import Any
+
+import kopf
+
+from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
+from bot_operator.kube import Cluster, api_client
+from bot_operator.leader import LeaderElector
+from bot_operator.metrics import OperatorMetrics
+from bot_operator.reconcile import Reconciler
+from bot_operator.settings import OperatorSettings
+from bot_operator.sync import Syncer
+from bot_runtime.api import constants as c
+from bot_runtime.db import migrate
+from bot_runtime.db.engine import create_engine
+from bot_runtime.db.repository import BotRepository
+from bot_runtime.health import HealthServer
+
+log = logging.getLogger("bot_operator")
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    # kopf's bookkeeping lives in annotations under our own prefix, never in status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="botops.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="botops.io", key="last-handled-configuration")
+    settings.persistence.finalizer = "botops.io/kopf-finalizer"  # we register no deletion handler: never added
+    # Watches can stall silently without timeouts (nolar/kopf#1120); bookmarks keep them cheap.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.inactivity_timeout = 600
+    settings.posting.level = logging.WARNING  # our own events say what happened; kopf's would repeat it
+    settings.scanning.disabled = True  # no cluster-wide CRD/namespace listing: least privilege
+    settings.peering.standalone = True  # exactly-one is our Lease's job
+    settings.execution.max_workers = 16
+    return settings
+
+
+class Operator:
+    def __init__(self, settings: OperatorSettings, kubeconfig: str | None = None) -> None:
+        self.settings = settings
+        if kubeconfig:
+            os.environ["KUBECONFIG"] = kubeconfig  # kopf logs in through the kubernetes client's config
+        self.api = api_client(kubeconfig)
+        self.metrics = OperatorMetrics()
+        engine = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
+        self.repo = BotRepository(engine)
+        self.reconciler = Reconciler(settings, Cluster(self.api, "reconciler", self.metrics.api_writes),
+                                     self.repo, self.metrics)
+        self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo,
+                             self.metrics)
+        self.stop = threading.Event()
+        self.leading = False
+        self.exit_code = 0
+
+    # ----------------------------------------------------------------------------------- probes
+
+    def alive(self) -> tuple[bool, str]:
+        return True, "leader" if self.leading else "standby"
+
+    def ready(self) -> tuple[bool, str]:
+        return (True, "leading") if self.leading else (True, "standby, waiting for the Lease")
+
+    # ---------------------------------------------------------------------------------- running
+
+    def run(self) -> int:
+        self._check_schema()
+        health = HealthServer(self.settings.health_port, self.metrics.registry, self.alive, self.ready).start()
+        log.info("metrics, /healthz and /readyz on port %s", health.port)
+        elector = LeaderElector(self.api, self.settings.lease_namespace(), self.settings.leader_lease_name,
+                                self.settings.identity, self.settings.leader_lease_seconds,
+                                self.settings.leader_renew_seconds)
+        try:
+            if self.settings.leader_election and not self._wait_for_leadership(elector):
+                return 0
+            self.leading = True
+            self.metrics.leader.set(1)
+            background = [
+                threading.Thread(target=self.syncer.run, args=(self.stop,), name="sync", daemon=True),
+                threading.Thread(target=self._periodic_pass, name="resync", daemon=True),
+            ]
+            if self.settings.leader_election:
+                background.append(threading.Thread(target=elector.keep_leading, args=(self.stop, self._lost),
+                                                   name="leader", daemon=True))
+            for thread in background:
+                thread.start()
+            self._run_kopf()
+            log.info("Shutting down trading service gracefully...")
+            self.stop.set()
+            for thread in background:
+                thread.join(timeout=10)
+        finally:
+            elector.release()
+            self.metrics.leader.set(0)
+            health.stop()
+        log.info("Trading service stopped")
+        return self.exit_code
+
+    def _check_schema(self) -> None:
+        current, head = migrate.current_revision(self.settings.database_url), migrate.head_revision()
+        if current != head:
+            raise SystemExit(f"bot-operator: the database is at revision {current or '(empty)'}, this operator "
+                             f"needs {head}: run 'bot-operator db upgrade' first")
+
+    def _wait_for_leadership(self, elector: LeaderElector) -> bool:
+        waiter = threading.Thread(target=elector.wait_for_leadership, args=(self.stop,), daemon=True)
+        waiter.start()
+        import signal
+
+        previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+        while waiter.is_alive():
+            waiter.join(0.2)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return elector.is_leader and not self.stop.is_set()
+
+    def _lost(self) -> None:
+        self.exit_code = 1  # crash-only: restart as a candidate rather than act without the Lease
+        self.stop.set()
+
+    def _run_kopf(self) -> None:
+        scope: dict[str, Any] = ({"clusterwide": True} if self.settings.all_namespaces or not self.settings.namespace
+                                 else {"namespaces": [self.settings.namespace]})
+
+        async def operate() -> None:
+            try:
+                await kopf.operator(settings=kopf_settings(), standalone=True, stop_flag=self.stop,
+                                    memo=kopf.Memo(reconciler=self.reconciler), **scope)
+            finally:
+                self.stop.set()  # also releases kopf's own wait on the flag, so the loop can close
+
+        # kopf logs every handler run at INFO; our own log lines say what matters
+        logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLogger().level))
+        asyncio.run(operate())
+
+    def _periodic_pass(self) -> None:
+        """Reconcile every bot (heals missed events) and mark rows of vanished bots stopped."""
+        namespace = None if self.settings.all_namespaces else self.settings.namespace
+        while not self.stop.wait(self.settings.resync_interval):
+            try:
+                bots = self.reconciler.cluster.list_bots(namespace)
+                phases: Counter[str] = Counter()
+                for bot in bots:
+                    try:
+                        status = self.reconciler.reconcile(bot)
+                        phases[(status or {}).get("phase") or "Unknown"] += 1
+                    except Exception:
+                        log.exception("reconcile of %s/%s failed", bot["metadata"]["namespace"],
+                                      bot["metadata"]["name"])
+                self.metrics.set_phases(dict(phases))
+                self._mark_vanished(bots, namespace)
+            except Exception:
+                log.exception("periodic pass failed; retrying")
+
+    def _mark_vanished(self, bots: list[dict[str, Any]], namespace: str | None) -> None:
+        present = {f"{b['metadata']['namespace']}/{b['metadata']['name']}" for b in bots}
+        vanished = [row.id for row in self.repo.get_bots(source=c.SOURCE_KUBERNETES)
+                    if row.external_ref and row.external_ref not in present and row.status != "stopped"
+                    and (namespace is None or row.external_ref.startswith(f"{namespace}/"))]
+        if vanished:
+            self.repo.mark_stopped(vanished, "TradingBot deleted")

@@ -1,0 +1,67 @@
+"""Operator settings: one class, flags or environment (prefix BOTOPS_), built directly in tests."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_IMAGE = "ghcr.io/tradingbot-operator/tradingbot-operator:0.1.0"
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOTOPS_", extra="ignore", populate_by_name=True)
+
+    # scope
+    namespace: str | None = Field(default=None, description="watch one namespace (default: --all-namespaces)")
+    all_namespaces: bool = Field(default=False, description="watch every namespace")
+    user_id: int | None = Field(default=None, description="sync only this user's trading_bots rows")
+    bots_namespace: str = Field(default="default", description="namespace of bots synced from the database")
+    database_url: str = Field(validation_alias="DATABASE_URL", description="PostgreSQL URL")
+
+    # sync and reconcile
+    poll_interval: float = Field(default=10.0, gt=0, description="seconds between database syncs")
+    resync_interval: float = Field(default=30.0, gt=0, description="seconds between full reconcile passes")
+    stale_heartbeat_seconds: float | None = Field(
+        default=None, gt=0, description="heartbeat age that makes a bot Degraded (default: 3 heartbeats + 30 s)")
+    replace_stale_after_seconds: float = Field(
+        default=300.0, gt=0, description="heartbeat age after which the bot pod is replaced")
+    healthy_reset_seconds: float = Field(
+        default=600.0, gt=0, description="healthy running time after which the restart count resets")
+
+    # bot pods
+    runtime_image: str = Field(default=DEFAULT_IMAGE, description="bot runtime image")
+    runtime_image_pull_policy: str = Field(default="IfNotPresent")
+    runtime_cpu_request: str = "100m"
+    runtime_memory_request: str = "256Mi"
+    runtime_memory_limit: str = "512Mi"
+    runtime_database_secret: str = Field(
+        default="tradingbot-runtime-db", description="Secret (per bot namespace) with the runtime's DATABASE_URL")
+    runtime_database_url: str | None = Field(
+        default=None, description="URL bot pods use (default: the operator's)")
+    runtime_termination_grace_seconds: int = Field(default=30, ge=10)
+    runtime_env: dict[str, str] = Field(
+        default_factory=dict, description="extra environment for bot pods (JSON), e.g. an exchange proxy URL")
+
+    # operation
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    identity: str = Field(default_factory=lambda: socket.gethostname(), description="leader election identity")
+    leader_election: bool = Field(default=True)
+    leader_lease_name: str = "tradingbot-operator-leader"
+    leader_lease_namespace: str | None = Field(default=None, description="default: the watched or bots namespace")
+    leader_lease_seconds: float = Field(default=15.0, gt=1)
+    leader_renew_seconds: float = Field(default=2.0, gt=0)
+
+    def stale_after(self, heartbeat_interval: float) -> float:
+        if self.stale_heartbeat_seconds is not None:
+            return self.stale_heartbeat_seconds
+        return 3 * heartbeat_interval + 30
+
+    def lease_namespace(self) -> str:
+        return self.leader_lease_namespace or self.namespace or self.bots_namespace
+
+    def default_resources(self) -> dict[str, Any]:
+        return {"requests": {"cpu": self.runtime_cpu_request, "memory": self.runtime_memory_request},
+                "limits": {"memory": self.runtime_memory_limit}}

@@ -1,0 +1,231 @@
+"""DB -> cluster: make the database-sourced TradingBots equal to the valid, enabled trading_bots rows.
+
+`plan_sync` is pure (desired rows and existing resources in, creates/updates/deletes out); the
+Syncer loads, plans and applies. It polls every --poll-interval seconds and wakes at once on the
+trigger's NOTIFY. An unchanged fleet plans nothing, so it costs no API writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from bot_operator.builders.names import bot_labels
+from bot_operator.kube import Cluster
+from bot_operator.metrics import OperatorMetrics
+from bot_operator.settings import OperatorSettings
+from bot_runtime.api import constants as c
+from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.db.engine import libpq_url
+from bot_runtime.db.repository import BotRepository
+from bot_runtime.db.schema import NOTIFY_CHANNEL, TradingBot
+
+log = logging.getLogger("bot_operator.sync")
+
+ANNOTATION_ROW_HASH = "botops.io/row-hash"
+INVALID_PREFIX = "invalid configuration: "
+
+
+def resource_name(row: TradingBot) -> str:
+    """A stable, DNS-safe name: the row's name slugged, plus its id (kept in external_ref once used)."""
+    if row.external_ref:
+        return row.external_ref.split("/", 1)[1]
+    slug = re.sub(r"[^a-z0-9]+", "-", row.name.lower()).strip("-")[:40].strip("-") or "bot"
+    return f"{slug}-{row.id}"
+
+
+def spec_digest(spec: TradingBotSpec) -> str:
+    return hashlib.sha256(json.dumps(spec.to_resource(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def normalized(raw_spec: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return TradingBotSpec.model_validate(raw_spec).to_resource()
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True)
+class DesiredBot:
+    row_id: int
+    namespace: str
+    name: str
+    spec: TradingBotSpec
+    labels: dict[str, str]
+    digest: str
+    updated_at: datetime
+
+    def manifest(self) -> dict[str, Any]:
+        return {"apiVersion": c.API_VERSION, "kind": c.KIND,
+                "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels,
+                             "annotations": {ANNOTATION_ROW_HASH: self.digest}},
+                "spec": self.spec.to_resource()}
+
+
+@dataclass
+class SyncPlan:
+    create: list[DesiredBot] = field(default_factory=list)
+    update: list[tuple[DesiredBot, bool]] = field(default_factory=list)  # (desired, reverting a hand edit)
+    delete: list[dict[str, Any]] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.create or self.update or self.delete)
+
+
+def plan_sync(desired: list[DesiredBot], existing: list[dict[str, Any]]) -> SyncPlan:
+    plan = SyncPlan()
+    wanted = {(d.namespace, d.name): d for d in desired}
+    seen = set()
+    for resource in existing:
+        meta = resource["metadata"]
+        key = (meta["namespace"], meta["name"])
+        target = wanted.get(key)
+        if target is None:
+            plan.delete.append(resource)
+            continue
+        seen.add(key)
+        labels = meta.get("labels") or {}
+        same_spec = normalized(resource.get("spec") or {}) == target.spec.to_resource()
+        same_labels = all(labels.get(k) == v for k, v in target.labels.items())
+        if not (same_spec and same_labels):
+            last_written = (meta.get("annotations") or {}).get(ANNOTATION_ROW_HASH)
+            plan.update.append((target, not same_spec and last_written == target.digest))
+    plan.create = [d for key, d in wanted.items() if key not in seen]
+    return plan
+
+
+class Syncer:
+    def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
+                 metrics: OperatorMetrics) -> None:
+        self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
+        self.wake = threading.Event()
+        self._announced: tuple[Any, ...] | None = None
+        self.loaded = 0
+
+    # ------------------------------------------------------------------------------------ load
+
+    def load(self) -> tuple[list[DesiredBot], list[TradingBot]]:
+        """Valid enabled database rows become desired bots; invalid ones are marked error and skipped."""
+        rows = self.repo.get_bots(source=c.SOURCE_DATABASE, user_id=self.settings.user_id)
+        enabled = [r for r in rows if r.enabled]
+        fingerprint = tuple((r.id, r.updated_at, r.enabled) for r in rows)
+        loud = fingerprint != self._announced
+        say = log.info if loud else log.debug
+        scope = f"user {self.settings.user_id}" if self.settings.user_id is not None else "all users"
+        say("Loading bot configurations from database (%s)...", scope)
+        desired: list[DesiredBot] = []
+        for row in enabled:
+            say("Processing bot %s (%s): %s %s %s %s", row.id, row.name, row.strategy_type, row.exchange,
+                row.symbol, row.mode)
+            spec, result = self.repo.validate_bot_configuration(row)
+            for warning in result.warnings:
+                say("Bot %s (%s) warning: %s", row.id, row.name, warning)
+            if spec is None:
+                message = INVALID_PREFIX + "; ".join(result.errors)
+                say("Bot %s (%s) skipped: %s", row.id, row.name, message)
+                if row.status != "error" or row.error_message != message:
+                    self.repo.mark_error(row.id, message)
+                continue
+            if row.status == "error" and (row.error_message or "").startswith(INVALID_PREFIX):
+                self.repo.set_status(row.id, "pending")  # fixed: the old complaint no longer holds
+            namespace = self.settings.bots_namespace
+            desired.append(DesiredBot(
+                row_id=row.id, namespace=namespace, name=resource_name(row), spec=spec,
+                labels=bot_labels(resource_name(row), row.id, c.SOURCE_DATABASE, row.user_id),
+                digest=spec_digest(spec), updated_at=row.updated_at))
+            say("Bot %s (%s) loaded", row.id, row.name)
+        say("CONFIGURATION LOADING COMPLETE: %d/%d bots loaded", len(desired), len(enabled))
+        self._announced = fingerprint
+        return desired, rows
+
+    # ----------------------------------------------------------------------------------- apply
+
+    def sync_once(self, trigger: str = "poll") -> SyncPlan:
+        self.metrics.syncs.labels(trigger=trigger).inc()
+        desired, rows = self.load()
+        selector = f"{c.LABEL_SOURCE}={c.SOURCE_DATABASE}"
+        if self.settings.user_id is not None:
+            selector += f",{c.LABEL_USER_ID}={self.settings.user_id}"
+        existing = self.cluster.list_bots(self.settings.bots_namespace, selector)
+        plan = plan_sync(desired, existing)
+        newest_change: datetime | None = None
+        for bot in plan.create:
+            self.cluster.create_bot(bot.namespace, bot.manifest())
+            self.repo.set_external_ref(bot.row_id, f"{bot.namespace}/{bot.name}")
+            log.info("created TradingBot %s/%s from trading_bots row %s", bot.namespace, bot.name, bot.row_id)
+            newest_change = max(filter(None, [newest_change, bot.updated_at]))
+        for bot, hand_edit in plan.update:
+            manifest = bot.manifest()["metadata"]
+            self.cluster.replace_bot_spec(bot.namespace, bot.name, bot.spec.to_resource(), manifest["labels"],
+                                          manifest["annotations"])
+            if hand_edit:
+                message = (f"spec edited by hand; reverted to trading_bots row {bot.row_id} (database bots are "
+                           "configured in the database)")
+                log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, message)
+                self.cluster.event({"metadata": {"namespace": bot.namespace, "name": bot.name}}, "Warning",
+                                   "HandEditReverted", message)
+            else:
+                log.info("updated TradingBot %s/%s from trading_bots row %s", bot.namespace, bot.name, bot.row_id)
+                newest_change = max(filter(None, [newest_change, bot.updated_at]))
+        for resource in plan.delete:
+            meta = resource["metadata"]
+            self.cluster.delete_bot(meta["namespace"], meta["name"])
+            log.info("deleted TradingBot %s/%s: its row is disabled, invalid or gone", meta["namespace"],
+                     meta["name"])
+        self._mark_disabled_stopped(rows)
+        if newest_change is not None:
+            self.metrics.sync_lag.set(max(0.0, (datetime.now(UTC) - newest_change).total_seconds()))
+        self.loaded = len(desired)
+        self.metrics.sync_loaded.labels(state="loaded").set(len(desired))
+        self.metrics.sync_loaded.labels(state="rows").set(len(rows))
+        return plan
+
+    def _mark_disabled_stopped(self, rows: list[TradingBot]) -> None:
+        stale = [r.id for r in rows if not r.enabled and r.status not in ("stopped", "error")]
+        if stale and self.repo.mark_stopped(stale, "disabled in trading_bots"):
+            log.info("marked %d disabled bots stopped", len(stale))
+
+    # ------------------------------------------------------------------------------------ loop
+
+    def run(self, stop: threading.Event) -> None:
+        listener = threading.Thread(target=self._listen, args=(stop,), name="sync-listener", daemon=True)
+        listener.start()
+        trigger = "start"
+        first = True
+        while not stop.is_set():
+            try:
+                self.sync_once(trigger)
+                if first:
+                    log.info("Trading service running with %d bots", self.loaded)
+                    first = False
+            except Exception:
+                log.exception("database sync failed; retrying at the next poll")
+            woke = self.wake.wait(self.settings.poll_interval)
+            self.wake.clear()
+            trigger = "notify" if woke else "poll"
+        log.info("Shutting down the database sync gracefully")
+
+    def _listen(self, stop: threading.Event) -> None:
+        """LISTEN on the trading_bots trigger's channel; any notification wakes the sync at once."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                with psycopg.connect(libpq_url(self.settings.database_url), autocommit=True,
+                                     connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    delay = 1.0
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wake.set()
+            except psycopg.Error as exc:
+                log.warning("LISTEN %s failed (%s); polling only, retrying in %.0f s", NOTIFY_CHANNEL, exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 60.0)
