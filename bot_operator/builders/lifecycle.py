@@ -141,7 +141,9 @@ def decide(o: Observation) -> Decision:
             phase, message = "Error", prev.get("message") or "restarts exhausted"
             stalled = (True, "RestartsExhausted", message)
         elif next_restart and o.now < next_restart:
-            phase, message = "Pending", f"restart {restarts}/{o.policy.max_restarts} at {format_time(next_restart)}"
+            # keep the message that scheduled the restart: it says why, and when
+            phase = "Pending"
+            message = prev.get("message") or f"restart {restarts}/{o.policy.max_restarts} at {format_time(next_restart)}"
             reconciling = (True, "BackingOff", message)
         else:
             action, action_reason = "create", "no bot pod"
