@@ -143,7 +143,7 @@ def decide(o: Observation) -> Decision:
         elif next_restart and o.now < next_restart:
             # keep the message that scheduled the restart: it says why, and when
             phase = "Pending"
-            message = prev.get("message") or f"restart {restarts}/{o.policy.max_restarts} at {format_time(next_restart)}"
+            message = prev.get("message") or f"restart {restarts} at {format_time(next_restart)}"
             reconciling = (True, "BackingOff", message)
         else:
             action, action_reason = "create", "no bot pod"
