@@ -1,0 +1,200 @@
+"""Pure builders and reducers of the operator: no I/O, no clock."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot_operator.builders.conditions import set_condition
+from bot_operator.builders.lifecycle import Observation, PodView, backoff_delay, decide, format_time
+from bot_operator.builders.names import bot_labels, child_name, pod_name
+from bot_operator.builders.pod import build_pod, spec_hash
+from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
+from bot_operator.settings import OperatorSettings
+from bot_operator.sync import DesiredBot, plan_sync, spec_digest
+from bot_runtime.api.models import RestartPolicy, TradingBotSpec
+from tests.support.bots import FAST_SPEC
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SETTINGS = OperatorSettings(database_url="postgresql://x@db/bots", runtime_image="img:1")
+BOT = {"metadata": {"name": "alpha", "namespace": "trading", "uid": "u-1", "generation": 3}, "spec": FAST_SPEC}
+SPEC = TradingBotSpec.model_validate(FAST_SPEC)
+LABELS = bot_labels("alpha", 7, "kubernetes")
+
+
+def live_spec() -> TradingBotSpec:
+    raw = copy.deepcopy(FAST_SPEC)
+    raw.update(mode="live", broker={"credentialsSecretRef": {"name": "keys", "passwordKey": "pass"}})
+    return TradingBotSpec.model_validate(raw)
+
+
+def test_names_are_deterministic_and_dns_safe() -> None:
+    assert pod_name("alpha") == "alpha-runtime"
+    long = "b" * 80
+    assert child_name(long, "runtime") == child_name(long, "runtime") and len(child_name(long, "runtime")) <= 63
+
+
+def test_pod_is_restricted_owned_and_carries_secrets_by_reference() -> None:
+    pod = build_pod(BOT, live_spec(), SETTINGS, LABELS)
+    spec, container = pod["spec"], pod["spec"]["containers"][0]
+    assert pod["metadata"]["ownerReferences"][0] == {"apiVersion": "botops.io/v1alpha1", "kind": "TradingBot",
+                                                     "name": "alpha", "uid": "u-1", "controller": True,
+                                                     "blockOwnerDeletion": False}
+    assert spec["restartPolicy"] == "Never" and spec["terminationGracePeriodSeconds"] >= 30
+    pod_security = spec["securityContext"]
+    assert pod_security["runAsNonRoot"] and pod_security["seccompProfile"]["type"] == "RuntimeDefault"
+    sc = container["securityContext"]
+    assert sc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                  "capabilities": {"drop": ["ALL"]}}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BOTOPS_EXCHANGE_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "apiKey"}
+    assert env["BOTOPS_EXCHANGE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "pass"}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == SETTINGS.runtime_database_secret
+    assert all("value" not in e or "postgresql" not in e["value"] for e in container["env"])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["image"] == "img:1"
+
+
+def test_paper_pod_has_no_exchange_credentials() -> None:
+    env = {e["name"] for e in build_pod(BOT, SPEC, SETTINGS, LABELS)["spec"]["containers"][0]["env"]}
+    assert not {n for n in env if n.startswith("BOTOPS_EXCHANGE_")}
+
+
+def test_spec_hash_ignores_suspend_and_follows_everything_the_pod_uses() -> None:
+    suspended = SPEC.model_copy(update={"suspended": True})
+    assert spec_hash(SPEC, SETTINGS) == spec_hash(suspended, SETTINGS)
+    changed = TradingBotSpec.model_validate({**FAST_SPEC, "risk": {"maxOpenOrders": 2}})
+    assert spec_hash(SPEC, SETTINGS) != spec_hash(changed, SETTINGS)
+    other_image = SETTINGS.model_copy(update={"runtime_image": "img:2"})
+    assert spec_hash(SPEC, SETTINGS) != spec_hash(SPEC, other_image)
+
+
+def test_role_reaches_only_this_bot() -> None:
+    role = build_role(BOT, LABELS)
+    rules = {(tuple(r["resources"]), tuple(r["verbs"])): r.get("resourceNames") for r in role["rules"]}
+    assert rules[(("tradingbots",), ("get",))] == ["alpha"]
+    assert rules[(("tradingbots/status",), ("get", "patch"))] == ["alpha"]
+    assert rules[(("events",), ("create",))] is None
+    binding = build_role_binding(BOT, LABELS)
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "alpha-bot", "namespace": "trading"}]
+    assert build_service_account(BOT, LABELS)["metadata"]["name"] == "alpha-bot"
+
+
+def test_condition_time_moves_only_on_a_flip() -> None:
+    first = set_condition([], "Ready", True, "Trading", "ok", 1, NOW)
+    later = set_condition(first, "Ready", True, "Trading", "still ok", 2, NOW + timedelta(minutes=5))
+    assert later[0]["lastTransitionTime"] == first[0]["lastTransitionTime"] and later[0]["observedGeneration"] == 2
+    flipped = set_condition(later, "Ready", False, "NotTrading", "feed down", 2, NOW + timedelta(minutes=6))
+    assert flipped[0]["lastTransitionTime"] == format_time(NOW + timedelta(minutes=6))
+    ordered = set_condition(set_condition([], "Stalled", False, "Progressing", "", 1, NOW), "Ready", True, "T", "",
+                            1, NOW)
+    assert [c["type"] for c in ordered] == ["Ready", "Stalled"] and "message" not in ordered[0]
+
+
+@pytest.mark.parametrize(("restart", "delay"), [(1, 10), (2, 20), (3, 40), (4, 80), (5, 160), (6, 300), (9, 300)])
+def test_backoff_grows_exponentially_to_the_cap(restart: int, delay: float) -> None:
+    assert backoff_delay(RestartPolicy(initial_delay_seconds=10, factor=2, max_delay_seconds=300), restart) == delay
+
+
+def observe(**changes: Any) -> Observation:
+    base: dict[str, Any] = dict(now=NOW, generation=3, valid=True, validation_message="", suspended=False,
+                                desired_hash="h1", pod=PodView(), policy=RestartPolicy(max_restarts=2),
+                                heartbeat_interval=10, stale_after=60, replace_after=300, healthy_reset=600)
+    base.update(changes)
+    return Observation(**base)
+
+
+def running_pod(**changes: Any) -> PodView:
+    return PodView(**{"exists": True, "phase": "Running", "ready": True, "spec_hash": "h1",
+                      "created": NOW - timedelta(minutes=5), **changes})
+
+
+def cond(status: dict[str, Any], type: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == type)
+
+
+def test_no_pod_is_created_and_reported_starting() -> None:
+    decision = decide(observe())
+    assert decision.action == "create" and decision.status["phase"] == "Starting"
+    assert cond(decision.status, "Reconciling")["status"] == "True"
+
+
+def test_ready_only_when_trading_live_with_fresh_heartbeat_of_this_generation() -> None:
+    live = dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE",
+                runtime={"generation": 3})
+    ready = decide(observe(**live))
+    assert ready.action == "none" and ready.status["phase"] == "Running"
+    assert cond(ready.status, "Ready")["status"] == "True" and cond(ready.status, "Reconciling")["status"] == "False"
+    for change in ({"feed_state": "DELAYED"}, {"runtime": {"generation": 2}}, {"pod": running_pod(ready=False)}):
+        assert cond(decide(observe(**{**live, **change})).status, "Ready")["status"] == "False", change
+
+
+def test_stale_heartbeat_degrades_then_replaces() -> None:
+    base = dict(pod=running_pod(created=NOW - timedelta(minutes=10)), feed_state="LIVE", runtime={"generation": 3})
+    degraded = decide(observe(**base, last_heartbeat=NOW - timedelta(seconds=90)))
+    assert degraded.status["phase"] == "Degraded" and degraded.action == "none"
+    assert cond(degraded.status, "Healthy")["reason"] == "HeartbeatStale"
+    replaced = decide(observe(**base, last_heartbeat=NOW - timedelta(seconds=400)))
+    assert replaced.action == "delete" and replaced.status["restarts"] == 1
+
+
+def test_failed_pod_backs_off_then_exhausts() -> None:
+    failed = running_pod(phase="Failed", ready=False, exit_code=2, reason="AuthenticationError: bad key")
+    first = decide(observe(pod=failed))
+    assert first.action == "delete" and first.status["restarts"] == 1 and first.status["phase"] == "Pending"
+    assert "AuthenticationError" in first.status["message"]
+    assert first.status["nextRestartAt"] == format_time(NOW + timedelta(seconds=10))
+    waiting = decide(observe(previous=first.status, now=NOW + timedelta(seconds=5)))
+    assert waiting.action == "none" and waiting.status["phase"] == "Pending"
+    due = decide(observe(previous=first.status, now=NOW + timedelta(seconds=11)))
+    assert due.action == "create"
+    exhausted = decide(observe(pod=failed, previous={**first.status, "restarts": 2}))
+    assert exhausted.action == "none" and exhausted.status["phase"] == "Error"
+    assert cond(exhausted.status, "Stalled")["status"] == "True"
+
+
+def test_changed_spec_replaces_and_invalid_spec_stops() -> None:
+    changed = decide(observe(pod=running_pod(spec_hash="old")))
+    assert changed.action == "delete" and changed.status["phase"] == "Stopping"
+    assert changed.status["restarts"] == 0  # a rollout is not a restart
+    invalid = decide(observe(valid=False, validation_message="spec.market.exchange: bad", pod=running_pod()))
+    assert invalid.action == "delete" and invalid.status["phase"] == "Error"
+    assert cond(invalid.status, "Valid")["message"] == "spec.market.exchange: bad"
+
+
+def test_suspended_removes_the_pod_and_says_so() -> None:
+    stopping = decide(observe(suspended=True, pod=running_pod()))
+    assert stopping.action == "delete" and stopping.status["phase"] == "Stopping"
+    suspended = decide(observe(suspended=True))
+    assert suspended.action == "none" and suspended.status["phase"] == "Suspended"
+    assert cond(suspended.status, "Ready")["reason"] == "Suspended"
+
+
+def test_phase_changes_produce_one_event() -> None:
+    first = decide(observe())
+    again = decide(observe(previous=first.status, pod=running_pod(ready=False, created=NOW)))
+    assert [e[1] for e in first.events] == ["Starting"]
+    assert again.events == []
+
+
+def desired(name: str, cash: float = 10_000) -> DesiredBot:
+    spec = TradingBotSpec.model_validate({**FAST_SPEC, "broker": {"cash": cash}})
+    return DesiredBot(row_id=1, namespace="ns", name=name, spec=spec, labels=bot_labels(name, 1, "database"),
+                      digest=spec_digest(spec), updated_at=NOW)
+
+
+def test_sync_plan_creates_updates_deletes_and_spots_hand_edits() -> None:
+    current = desired("a").manifest()
+    edited = copy.deepcopy(current)
+    edited["spec"]["broker"]["cash"] = 5
+    assert plan_sync([desired("a")], [current]).empty()  # unchanged: nothing to write
+    plan = plan_sync([desired("a"), desired("b")], [edited, desired("gone").manifest()])
+    assert [d.name for d in plan.create] == ["b"]
+    assert [(d.name, hand) for d, hand in plan.update] == [("a", True)]
+    assert [r["metadata"]["name"] for r in plan.delete] == ["gone"]
+    row_changed = plan_sync([desired("a", cash=7)], [current])
+    assert [(d.name, hand) for d, hand in row_changed.update] == [("a", False)]
