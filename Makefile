@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install assets test lint fmt crds bench-runtime bench-operator clean
+.PHONY: help run install assets test lint fmt crds bench-runtime bench-operator clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,10 @@ $(INSTALLED): pyproject.toml examples/strategy-plugin/pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	$(BIN)/python -m pip install -q --no-deps -e examples/strategy-plugin  # the plug-in the registry tests discover
 	@touch $@
+
+run: $(INSTALLED) ## the demo fleet: control plane, PostgreSQL, operator, local node, two bots (Ctrl+C stops)
+	@if [ -n "$$KUBECONFIG" ]; then $(BIN)/python -m botops_dev.demo; \
+	else assets=$$(hack/test-assets.sh) && KUBEBUILDER_ASSETS="$$assets" $(BIN)/python -m botops_dev.demo; fi
 
 install: $(INSTALLED) ## create .venv and install the project with its test tools
 

@@ -127,7 +127,7 @@ class Reconciler:
             last_heartbeat=row.last_heartbeat if row else None, feed_state=row.feed_state if row else None,
             runtime=dict(previous.get("runtime") or {}), synced=synced,
         ))
-        pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None)
+        pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
         status = {**decision.status, "pod": pod_name(name) if pod_exists else None, "botId": bot_id}
         self._report(bot, bot_id, row, previous, status, decision)
         return status
@@ -157,7 +157,7 @@ class Reconciler:
         self._secrets_ensured.add(namespace)
 
     def _apply(self, bot: dict[str, Any], spec: TradingBotSpec | None, labels: dict[str, str],
-               decision: Decision, pod_exists: bool) -> bool:
+               decision: Decision, pod_exists: bool, bot_id: int | None) -> bool:
         meta = bot["metadata"]
         if decision.action == "create" and spec is not None:
             created = self.cluster.create_pod(build_pod(bot, spec, self.settings, labels))
@@ -167,6 +167,9 @@ class Reconciler:
         if decision.action == "delete":
             log.info("deleting bot pod %s/%s: %s", meta["namespace"], pod_name(meta["name"]), decision.action_reason)
             self.cluster.delete_pod(meta["namespace"], pod_name(meta["name"]))
+            if decision.runtime_dead and bot_id is not None:
+                # the kubelet saw the runtime exit: its lease is free now, not at expiry
+                self.repo.release_lease_of_pod(bot_id, pod_name(meta["name"]))
         return pod_exists
 
     def _report(self, bot: dict[str, Any], bot_id: int | None, row: TradingBot | None, previous: dict[str, Any],

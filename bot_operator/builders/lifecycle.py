@@ -88,6 +88,7 @@ class Decision:
     status: dict[str, Any]
     action_reason: str = ""
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    runtime_dead: bool = False  # the pod's container reported its exit: the runtime is gone for sure
 
 
 def decide(o: Observation) -> Decision:
@@ -220,4 +221,5 @@ def decide(o: Observation) -> Decision:
     if prev.get("phase") != phase:
         kind = "Warning" if phase in ("Error", "Degraded") else "Normal"
         events.insert(0, (kind, phase, message))
-    return Decision(action, status, action_reason, events)
+    dead = pod.exists and pod.phase in ("Failed", "Succeeded")
+    return Decision(action, status, action_reason, events, runtime_dead=dead)

@@ -213,6 +213,18 @@ class BotRepository:
                 .values(lease_holder=None, lease_expires_at=None)
             )
 
+    def release_lease_of_pod(self, bot_id: int, pod: str) -> bool:
+        """Free a lease whose runtime is known dead: its pod's container reported a terminated state.
+        Holders are "<pod>/<random>"; no other runtime of that pod name can exist at that moment."""
+        with self.session() as s:
+            row = s.execute(
+                sa.update(TradingBot)
+                .where(TradingBot.id == bot_id, TradingBot.lease_holder.like(f"{pod}/%"))
+                .values(lease_holder=None, lease_expires_at=None)
+                .returning(TradingBot.id)
+            ).first()
+        return row is not None
+
     def lease_is_held(self, lease: Lease) -> bool:
         """The fencing check made before every order."""
         with self.session() as s:
