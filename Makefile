@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help run install assets test lint fmt crds bench-runtime bench-operator clean
+.PHONY: help run install assets test lint fmt crds bench-runtime bench-operator clean \
+        kind-up image kind-load deploy e2e-kind kind-down
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml examples/strategy-plugin/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,36 @@ bench-runtime: $(INSTALLED) ## runtime memory, idle CPU per minute, backtest bar
 
 bench-operator: $(INSTALLED) ## 200 rows -> pods time, API writes per idle poll, operator memory
 	@assets=$$(hack/test-assets.sh) && KUBEBUILDER_ASSETS="$$assets" $(BIN)/python hack/bench-operator.py
+
+# ---- the kind path (needs Docker, kind, kubectl and helm; none of it runs in CI here) ----
+KIND_CLUSTER ?= tradingbot
+IMAGE_REPO ?= tradingbot-operator
+IMAGE_TAG ?= dev
+KUBECTL_KIND = kubectl --context kind-$(KIND_CLUSTER)
+
+kind-up: ## create a kind cluster (hack/kind-config.yaml)
+	kind create cluster --name $(KIND_CLUSTER) --config hack/kind-config.yaml
+
+image: ## build the operator/runtime image with Docker
+	docker build -t $(IMAGE_REPO):$(IMAGE_TAG) .
+
+kind-load: image ## load the image into the kind nodes
+	kind load docker-image $(IMAGE_REPO):$(IMAGE_TAG) --name $(KIND_CLUSTER)
+
+deploy: kind-load ## in-cluster PostgreSQL example + helm install of the operator into kind
+	$(KUBECTL_KIND) apply -f hack/kind-postgres.yaml
+	$(KUBECTL_KIND) -n botops rollout status deploy/postgres --timeout=180s
+	helm upgrade --install tradingbot-operator helm/tradingbot-operator --kube-context kind-$(KIND_CLUSTER) \
+	  --namespace botops --create-namespace -f hack/kind-values.yaml \
+	  --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) --wait --timeout 5m
+
+e2e-kind: deploy ## a paper bot on the synthetic feed must become Ready in kind
+	$(KUBECTL_KIND) -n botops apply -f examples/paper-rsi-trailing-stop.yaml
+	$(KUBECTL_KIND) -n botops wait --for=condition=Ready tb/paper-rsi-trailing-stop --timeout=300s
+	$(KUBECTL_KIND) -n botops get tb
+
+kind-down: ## delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

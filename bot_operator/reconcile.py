@@ -114,7 +114,7 @@ class Reconciler:
 
         pod = self.cluster.get_pod(namespace, pod_name(name))
         row = self.repo.get_bot(bot_id) if bot_id is not None else None
-        interval = spec.runtime.heartbeat_interval_seconds if spec else 10
+        interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
         decision = decide(Observation(
             now=datetime.now(UTC), generation=int(meta.get("generation") or 0), valid=spec is not None,
             validation_message=message, suspended=bool(spec and spec.suspended),

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_IMAGE = "ghcr.io/tradingbot-operator/tradingbot-operator:0.1.0"
+DEFAULT_IMAGE = "tradingbot-operator:0.1.0"  # what `make image` builds; the chart sets the real one
 
 
 class OperatorSettings(BaseSettings):
@@ -34,6 +34,7 @@ class OperatorSettings(BaseSettings):
     # bot pods
     runtime_image: str = Field(default=DEFAULT_IMAGE, description="bot runtime image")
     runtime_image_pull_policy: str = Field(default="IfNotPresent")
+    runtime_heartbeat_seconds: int = Field(default=10, ge=1, le=300, description="heartbeat when a spec sets none")
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"
     runtime_memory_limit: str = "512Mi"

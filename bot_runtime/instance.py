@@ -116,6 +116,7 @@ class StrategyInstance:
         self.baseline_equity: float | None = None
         self.peak_equity = 0.0
         self.trade_count = 0
+        self.heartbeat_interval = settings.heartbeat_seconds
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -159,6 +160,7 @@ class StrategyInstance:
             raise RuntimeFailure(EXIT_FATAL, "invalid spec: " + "; ".join(result.errors))
         self.spec: TradingBotSpec = spec
         self.tf_seconds = timeframe_ms(spec.market.timeframe) / 1000
+        self.heartbeat_interval = spec.runtime.heartbeat_interval_seconds or self.settings.heartbeat_seconds
 
     def _connect_database(self) -> None:
         self.repo = BotRepository(create_engine(self.settings.database_url, connect_args={"connect_timeout": 5}))
@@ -314,7 +316,7 @@ class StrategyInstance:
 
     def _monitor_data_feed(self) -> None:
         """Heartbeat, lease, status and feed watch, every heartbeat interval."""
-        interval = self.spec.runtime.heartbeat_interval_seconds
+        interval = self.heartbeat_interval
         last_performance = time.monotonic()
         while True:
             self._monitor_beat = time.monotonic()
@@ -496,7 +498,7 @@ class StrategyInstance:
     def alive(self) -> tuple[bool, str]:
         monitor_ok = self._monitor is None or self._monitor.is_alive()
         beat_age = time.monotonic() - self._monitor_beat
-        limit = 3 * self.spec.runtime.heartbeat_interval_seconds + 30 if hasattr(self, "spec") else 60
+        limit = 3 * self.heartbeat_interval + 30
         if not monitor_ok or beat_age > limit:
             return False, f"monitor stalled ({beat_age:.0f} s since the last heartbeat)"
         return True, "ok"

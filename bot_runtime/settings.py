@@ -20,6 +20,7 @@ class RuntimeSettings(BaseSettings):
     pod_name: str = Field(default_factory=socket.gethostname, description="the pod (Downward API)")
     image: str | None = Field(default=None, description="the runtime image, recorded in bot_runs")
     spool_dir: Path = Field(default=Path("/tmp/botops-spool"), description="local spool for database outages")
+    heartbeat_seconds: int = Field(default=10, ge=1, le=300, description="heartbeat when the spec sets none")
     lease_ttl_seconds: float = Field(default=30.0, gt=0, description="database lease lifetime")
     status_quiet_seconds: float = Field(default=60.0, gt=0, description="max quiet time between status patches")
     performance_interval_seconds: float = Field(default=60.0, gt=0, description="equity snapshot period")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import os
 import secrets
 import signal
@@ -170,6 +171,34 @@ def fake_exchange() -> Iterator[Any]:
         yield exchange
     finally:
         exchange.stop()
+
+
+_user_ids = itertools.count(5000)
+
+
+@pytest.fixture
+def user_id() -> int:
+    """Each test syncs only its own rows (--user-id), so tests share the database safely."""
+    return next(_user_ids)
+
+
+@pytest.fixture
+def start_operator(control_plane: ControlPlane, migrated_database_url: str, namespace: str, tmp_path: Path,
+                   user_id: int) -> Iterator[Any]:
+    """Start real `bot-operator` processes for this test's namespace (stopped at the end)."""
+    from tests.support.operator import OperatorProcess
+
+    started: list[OperatorProcess] = []
+
+    def start(**kwargs: Any) -> OperatorProcess:
+        kwargs.setdefault("user_id", user_id)
+        process = OperatorProcess(control_plane, migrated_database_url, namespace, tmp_path, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
 
 
 def _interrupt(signum: int, frame: object) -> None:

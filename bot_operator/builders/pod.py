@@ -33,6 +33,7 @@ def _pod_inputs(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, A
         "databaseSecret": settings.runtime_database_secret,
         "env": settings.runtime_env,
         "grace": settings.runtime_termination_grace_seconds,
+        "heartbeat": settings.runtime_heartbeat_seconds,
     }
 
 
@@ -60,6 +61,7 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
         {"name": "BOTOPS_IMAGE", "value": image},
         {"name": "BOTOPS_HEALTH_PORT", "value": str(HEALTH_PORT)},
         {"name": "BOTOPS_SPOOL_DIR", "value": f"{SPOOL_DIR}/spool"},
+        {"name": "BOTOPS_HEARTBEAT_SECONDS", "value": str(settings.runtime_heartbeat_seconds)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         _secret_env("DATABASE_URL", settings.runtime_database_secret, "DATABASE_URL"),
     ]

@@ -156,10 +156,10 @@ class RuntimeSpec(Model):
     resources: ResourceRequirements | None = Field(
         default=None, description="Container resources; default: the operator's configured runtime resources.",
     )
-    heartbeat_interval_seconds: int = Field(
-        default=10, ge=1, le=300,
-        description="Seconds between heartbeats to the database; status.runtime is patched on change "
-        "and otherwise at most once a minute.",
+    heartbeat_interval_seconds: int | None = Field(
+        default=None, ge=1, le=300,
+        description="Seconds between heartbeats to the database (default: the operator's, 10); status.runtime "
+        "is patched on change and otherwise at most once a minute.",
     )
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from botops_dev.controlplane import ControlPlane
-from tests.operator.conftest import start_operator, user_id  # noqa: F401  (shared fixtures)
 from tests.support.operator import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +34,7 @@ class Fleet:
 
 
 @pytest.fixture
-def start_fleet(start_operator: Callable[..., OperatorProcess], control_plane: ControlPlane,  # noqa: F811
+def start_fleet(start_operator: Callable[..., OperatorProcess], control_plane: ControlPlane,
                 namespace: str, tmp_path: Path, fake_exchange: Any) -> Iterator[Callable[..., Fleet]]:
     nodes: list[subprocess.Popen[bytes]] = []
     runtime_env = {"BOTOPS_EXCHANGE_API_URL": fake_exchange.url, "BOTOPS_EXCHANGE_TIMEOUT_MS": "2000"}

@@ -55,7 +55,7 @@ def specs(draw: st.DrawFn) -> TradingBotSpec:
             "resources": draw(optional(st.fixed_dictionaries({}, optional={
                 "requests": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2),
                 "limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2)}))),
-            "heartbeat_interval_seconds": draw(st.integers(1, 300)),
+            "heartbeat_interval_seconds": draw(optional(st.integers(1, 300))),
         },
         "restart_policy": {"max_restarts": draw(st.integers(0, 1000)),
                            "initial_delay_seconds": draw(st.floats(0, 3600)),

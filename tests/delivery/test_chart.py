@@ -1,0 +1,122 @@
+"""The Helm chart, with the real Helm engine (helm-python-sdk embeds Helm 4; no binary needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "tradingbot-operator"
+DB = {"database": {"url": "postgresql://bots@db.example:5432/bots"}}
+
+VALUE_SETS: dict[str, dict[str, Any]] = {
+    "defaults": DB,
+    "existing-secret": {"database": {"existingSecret": "pg", "existingSecretKey": "dsn"}},
+    "namespaced": {**DB, "rbac": {"clusterWide": False}, "operator": {"watchNamespace": "bots"}},
+    "ha-monitored": {**DB, "replicas": 3, "metrics": {"serviceMonitor": {"enabled": True},
+                                                       "prometheusRule": {"enabled": True}},
+                     "grafana": {"dashboard": {"enabled": True}}, "networkPolicy": {"enabled": True},
+                     "operator": {"userId": 0}},
+    "runtime-overrides": {**DB, "database": {**DB["database"], "runtimeUrl": "postgresql://runtime@db/bots"},
+                          "runtime": {"image": {"repository": "registry.example/bot", "tag": "2"},
+                                      "heartbeatSeconds": 5, "env": {"HTTPS_PROXY": "http://proxy:3128"},
+                                      "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                                                    "limits": {"memory": "256Mi"}}}},
+}
+
+
+def render(values: dict[str, Any], namespace: str = "ops") -> list[dict[str, Any]]:
+    with helm.Chart.load(CHART) as chart:
+        manifests = chart.render(values=values, name="tbo", namespace=namespace, is_install=True)
+    return [doc for path, text in sorted(manifests.items()) if not path.endswith("NOTES.txt")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_chart_lints_strictly_for_old_and_new_clusters(values: dict[str, Any]) -> None:
+    for kube in ("v1.20.0", "v1.30.0"):
+        report = helm.lint(CHART, values, strict=True, kube_version=kube)
+        problems = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+        assert problems == [], (kube, problems)
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_chart_renders_a_restricted_operator(values: dict[str, Any]) -> None:
+    docs = render(values)
+    (deployment,) = by_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] and not container["securityContext"][
+        "allowPrivilegeEscalation"]
+    assert container["command"] == ["bot-operator", "run"]
+    env = {e["name"]: e for e in container["env"]}
+    secret = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    if values["database"].get("existingSecret"):
+        assert secret == {"name": "pg", "key": "dsn"}
+    else:
+        assert secret == {"name": "tbo-tradingbot-operator-database", "key": "url"}
+    assert all("postgresql://" not in str(e.get("value", "")) for e in container["env"])
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_replicas_bring_spread_and_a_disruption_budget() -> None:
+    single = render(DB)
+    assert not by_kind(single, "PodDisruptionBudget")
+    ha = render(VALUE_SETS["ha-monitored"])
+    (pdb,) = by_kind(ha, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    spread = by_kind(ha, "Deployment")[0]["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread[0]["topologyKey"] == "kubernetes.io/hostname"
+    kinds = {d["kind"] for d in ha}
+    assert {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap", "NetworkPolicy"} <= kinds
+    rules = {r["alert"] for g in by_kind(ha, "PrometheusRule")[0]["spec"]["groups"] for r in g["rules"]}
+    assert rules == {"TradingBotHeartbeatStale", "TradingBotInError", "TradingBotOperatorDown",
+                     "TradingBotDailyLossHalt"}
+    dashboard = yaml.safe_load(by_kind(ha, "ConfigMap")[0]["data"]["tradingbots.json"])
+    titles = {p["title"] for p in dashboard["panels"]}
+    assert {"Fleet by phase", "Equity per bot", "PnL per bot", "Heartbeat age",
+            "Reconcile errors (per minute)"} <= titles
+
+
+def test_runtime_defaults_reach_the_operator() -> None:
+    (deployment,) = by_kind(render(VALUE_SETS["runtime-overrides"]), "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BOTOPS_RUNTIME_IMAGE"] == "registry.example/bot:2"
+    assert env["BOTOPS_RUNTIME_HEARTBEAT_SECONDS"] == "5"
+    assert yaml.safe_load(env["BOTOPS_RUNTIME_ENV"]) == {"HTTPS_PROXY": "http://proxy:3128"}
+    assert env["BOTOPS_RUNTIME_MEMORY_LIMIT"] == "256Mi"
+
+
+def test_migration_job_is_a_pre_install_hook() -> None:
+    (job,) = by_kind(render(DB), "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["bot-operator", "db", "upgrade"]
+    assert not by_kind(render({**DB, "migrations": {"enabled": False}}), "Job")
+
+
+def test_chart_crd_is_the_generated_one() -> None:
+    generated = (CHART.parents[1] / "crds" / "tradingbots.botops.io.yaml").read_text()
+    assert (CHART / "crds" / "tradingbots.botops.io.yaml").read_text() == generated
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({}, "database.url is required without database.existingSecret"),
+    ({**DB, "rbac": {"clusterWide": False}}, "rbac.clusterWide=false needs operator.watchNamespace"),
+    ({**DB, "replicas": 0}, "replicas"),
+    ({**DB, "operator": {"logLevel": "LOUD"}}, "logLevel"),
+    ({"database": {"url": "mysql://root@db/bots"}}, "url"),
+    ({**DB, "image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+    ({**DB, "operatr": {}}, "operatr"),
+])
+def test_bad_values_are_refused_with_the_field(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmError) as caught:
+        render(values)
+    assert message in str(caught.value)
