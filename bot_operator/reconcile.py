@@ -20,6 +20,7 @@ from bot_operator.builders.pod import build_pod, build_runtime_db_secret, spec_h
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.kube import Cluster
 from bot_operator.metrics import OperatorMetrics
+from bot_operator.notify import OperatorNotifications
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBotSpec
@@ -47,8 +48,9 @@ def row_differs(row: TradingBot, spec: TradingBotSpec) -> bool:
 
 class Reconciler:
     def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
-                 metrics: OperatorMetrics) -> None:
+                 metrics: OperatorMetrics, notifications: OperatorNotifications | None = None) -> None:
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
+        self.notifications = notifications
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._secrets_ensured: set[str] = set()
@@ -85,6 +87,8 @@ class Reconciler:
     def forget(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         """A TradingBot was deleted: its pod goes with it (garbage collector); its row is marked stopped
         and keeps its runs and trades."""
+        if self.notifications is not None:
+            self.notifications.forget(namespace, name)
         raw = labels.get(c.LABEL_BOT_ID, "")
         row = self.repo.get_bot(int(raw)) if raw.isdigit() else self.repo.get_bot_by_ref(namespace, name)
         if row is not None and self.repo.mark_stopped([row.id], "TradingBot deleted"):
@@ -130,7 +134,19 @@ class Reconciler:
         pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
         status = {**decision.status, "pod": pod_name(name) if pod_exists else None, "botId": bot_id}
         self._report(bot, bot_id, row, previous, status, decision)
+        self._tell(bot, spec, bot_id, previous, status, decision)
         return status
+
+    def _tell(self, bot: dict[str, Any], spec: TradingBotSpec | None, bot_id: int | None,
+              previous: dict[str, Any], status: dict[str, Any], decision: Decision) -> None:
+        if self.notifications is None:
+            return
+        self.notifications.check(bot, spec, bot_id)
+        if previous.get("phase") != status["phase"]:
+            self.notifications.phase_changed(bot, spec, bot_id, previous.get("phase"), status["phase"],
+                                             status["message"])
+        if any(reason == "Replacing" for _, reason, _ in decision.events):
+            self.notifications.send(bot, spec, bot_id, "pod_replaced", "Bot pod replaced", [decision.action_reason])
 
     def _register(self, namespace: str, name: str, source: str, labels: dict[str, str],
                   spec: TradingBotSpec | None) -> tuple[int | None, tuple[bool, str, str]]:

@@ -20,6 +20,7 @@ from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
 from bot_operator.kube import Cluster, api_client
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
+from bot_operator.notify import OperatorNotifications
 from bot_operator.reconcile import Reconciler
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import Syncer
@@ -60,8 +61,9 @@ class Operator:
         self.metrics = OperatorMetrics()
         engine = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
         self.repo = BotRepository(engine)
-        self.reconciler = Reconciler(settings, Cluster(self.api, "reconciler", self.metrics.api_writes),
-                                     self.repo, self.metrics)
+        cluster = Cluster(self.api, "reconciler", self.metrics.api_writes)
+        self.notifications = OperatorNotifications(settings, cluster, self.repo, self.metrics.registry)
+        self.reconciler = Reconciler(settings, cluster, self.repo, self.metrics, self.notifications)
         self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo,
                              self.metrics)
         self.stop = threading.Event()
@@ -105,6 +107,7 @@ class Operator:
             for thread in background:
                 thread.join(timeout=10)
         finally:
+            self.notifications.close()
             elector.release()
             self.metrics.leader.set(0)
             health.stop()

@@ -46,6 +46,9 @@ class OperatorSettings(BaseSettings):
     runtime_env: dict[str, str] = Field(
         default_factory=dict, description="extra environment for bot pods (JSON), e.g. an exchange proxy URL")
 
+    # notifications: a Secret (key urls) in the operator's namespace, for operator events of every bot
+    notifications_default_secret: str = Field(default="", description="fleet-wide apprise targets")
+
     # operation
     health_port: int = Field(default=8080, ge=0, le=65535)
     identity: str = Field(default_factory=lambda: socket.gethostname(), description="leader election identity")

@@ -34,6 +34,7 @@ from bot_runtime.health import HealthServer, RuntimeMetrics
 from bot_runtime.journal import DB_ERRORS, Journal
 from bot_runtime.kube import BotResource, api_client
 from bot_runtime.lease import LeaseGuard
+from bot_runtime.notifications import NotificationConfigError, Notifier, parse_urls, settings_from_spec
 from bot_runtime.reconcile import reconcile_live_start
 from bot_runtime.settings import RuntimeSettings
 from bot_runtime.status import PatchCadence, build_runtime_status
@@ -72,6 +73,8 @@ class RuntimeHooks(StrategyHooks):
     def on_refused(self, intent: OrderIntent, reason: str) -> None:
         super().on_refused(intent, reason)
         self.instance.note(f"order refused: {intent.side} {intent.size:.8g}: {reason}")
+        if not reason.startswith(("lease lost", "the runtime is stopping")):
+            self.instance.tell("risk_limit", "Order refused by a risk limit", [reason], "warning")
 
     def on_order(self, order: Any) -> None:
         self.instance.on_order(order)
@@ -85,6 +88,7 @@ class RuntimeHooks(StrategyHooks):
     def on_halt(self, reason: str) -> None:
         self.instance.note(reason)
         self.instance.journal_event("risk_halt", reason, "warning")
+        self.instance.tell("daily_loss_halt", "Trading halted: daily loss limit", [reason], "error")
 
     def restored_position(self) -> RestoredPosition | None:
         return self.instance.restored
@@ -117,6 +121,9 @@ class StrategyInstance:
         self.peak_equity = 0.0
         self.trade_count = 0
         self.heartbeat_interval = settings.heartbeat_seconds
+        self.notifier: Notifier | None = None
+        self._feed_lost_since: float | None = None
+        self._feed_loss_told = False
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -128,6 +135,7 @@ class StrategyInstance:
             self._connect_database()
             self._acquire_lease()
             self._start_run()
+            self._start_notifier()
             self._start_health()
             self._create_data_feed()
             self._setup_backtrader()
@@ -194,6 +202,35 @@ class StrategyInstance:
         self.repo.set_status(self.bot_id, "starting")
         self.journal_event("started", f"started {self.spec.strategy.type} on {self.spec.market.exchange} "
                                       f"{self.spec.market.symbol} {self.spec.market.timeframe} ({self.spec.mode})")
+
+    def _start_notifier(self) -> None:
+        """apprise targets from the bot's notifications Secret (BOTOPS_NOTIFY_URLS, set by the pod)."""
+        spec = self.spec.notifications
+        if spec is None or not self.settings.notify_urls.strip():
+            return
+        try:
+            urls, targets = parse_urls(self.settings.notify_urls, f"Secret {spec.secret_ref.name} key "
+                                                                 f"{spec.secret_ref.key}")
+        except NotificationConfigError as exc:
+            log.warning("notifications off: %s", exc)
+            self.journal_event("notifications_invalid", str(exc), "warning")
+            return
+        delays = tuple(float(d) for d in self.settings.notify_retry_delays.split(",") if d.strip())
+        self.notifier = Notifier(
+            urls, subject=f"{self.settings.namespace}/{self.settings.bot_name} {self.spec.market.symbol}",
+            settings=settings_from_spec(spec, digest_seconds=self.settings.notify_digest_seconds,
+                                        retry_delays=delays),
+            recorder=self._record_notification, registry=self.metrics.registry)
+        log.info("notifications to %s", ", ".join(str(t) for t in targets))
+
+    def _record_notification(self, event: str, service: str, target: str, ok: bool) -> None:
+        self.journal_event("notification", f"{event} to {service}: {'ok' if ok else 'failed'}",
+                           "info" if ok else "warning", {"event": event, "service": service, "target": target,
+                                                        "ok": ok})
+
+    def tell(self, event: str, title: str, lines: list[str], severity: str = "info") -> None:
+        if self.notifier is not None:
+            self.notifier.notify(event, title, lines, severity)
 
     def _start_health(self) -> None:
         self.health = HealthServer(self.settings.health_port, self.metrics.registry, self.alive, self.ready).start()
@@ -264,6 +301,10 @@ class StrategyInstance:
     def run(self) -> Outcome:
         log.info("running %s on %s %s (%s)", self.spec.strategy.type, self.spec.market.exchange,
                  self.spec.market.symbol, self.spec.mode)
+        equity = self.cerebro.broker.getvalue()
+        self.tell("started", f"Started {self.spec.strategy.type} ({self.spec.mode})",
+                  [f"{self.spec.market.exchange} {self.spec.market.symbol} {self.spec.market.timeframe}",
+                   f"equity {equity:.2f}"])
         self.cerebro.run()
         if self.failure is not None:
             return Outcome(self.failure.code, self.failure.reason,
@@ -285,6 +326,14 @@ class StrategyInstance:
                 outcome.reason)
         if outcome.code == EXIT_LEASE_HELD:  # the other runtime owns the row and the status
             return
+        if outcome.code == EXIT_OK:
+            self.tell("stopped", "Stopped", [outcome.reason])
+        elif outcome.code == EXIT_LEASE_LOST:
+            self.tell("lease_lost", "Trading stopped: lease lost", [outcome.reason], "error")
+        else:
+            self.tell("fatal_error", "Bot stopped on an error", [outcome.reason], "error")
+        if self.notifier is not None:
+            self.notifier.close(timeout=min(5.0, self.settings.stop_timeout_seconds))
         if self.journal is not None:
             self.journal_event("stopped", outcome.reason, "info" if outcome.code == EXIT_OK else "error")
             if not self.journal.flush(self.settings.stop_timeout_seconds):
@@ -357,6 +406,12 @@ class StrategyInstance:
         """`_reconnect_data_feed` when the producer died or a LIVE feed went quiet too long."""
         if self.feed is None or self.feed.end_reason is not None:
             return
+        lost = self._feed_lost_since
+        if lost is not None and not self._feed_loss_told and \
+                time.monotonic() - lost >= self.settings.feed_lost_notify_seconds:
+            self._feed_loss_told = True
+            self.tell("feed_lost", "Market data lost", [f"no data for {time.monotonic() - lost:.0f} s: "
+                                                        f"{self.feed.state.reason}"], "warning")
         producer = self.feed.producer
         state = self.feed.state.snapshot()
         quiet_limit = 3 * self.tf_seconds + 10
@@ -455,6 +510,7 @@ class StrategyInstance:
             reason = order.info.get("reject_reason") or name
             self.note(f"order rejected: {reason}")
             self.journal_event("order_rejected", f"order {order.ref} rejected: {reason}", "warning")
+            self.tell("order_rejected", "Order rejected", [reason], "warning")
 
     def _record_trade(self, order: Any) -> None:
         assert self.journal is not None
@@ -469,8 +525,21 @@ class StrategyInstance:
         )
         self.journal.trade(trade)
         self.trade_count += 1
+        self._tell_fill(order, trade)
         self.metrics.labels(self.metrics.trades).inc()
         log.info("trade %s: %s %.8g @ %.8g", cid, trade.side, trade.amount, trade.price)
+
+    def _tell_fill(self, order: Any, trade: TradeRecord) -> None:
+        after = float(order.executed.psize)
+        before = after - float(order.executed.size)
+        fill = f"{trade.side} {float(trade.amount):.8g} @ {float(trade.price):.8g}, fee {float(trade.fee):.4g}"
+        if not before and after:
+            self.tell("position_opened", f"Position opened: {fill}", [f"position {after:.8g}"])
+        elif before and not after:
+            pnl = float(order.executed.pnl or 0.0) - float(order.executed.comm or 0.0)
+            self.tell("position_closed", f"Position closed: {fill}, pnl {pnl:+.2f}", [f"pnl {pnl:+.2f}"])
+        else:
+            self.tell("order_filled", f"Order filled: {fill}", [f"position {after:.8g}"])
 
     def on_feed_status(self, status: str) -> None:
         previous, self._feed_state_seen = self._feed_state_seen, status
@@ -479,19 +548,24 @@ class StrategyInstance:
         reason = self.feed.state.reason if self.feed is not None else None
         if status == "CONNBROKEN" and not self._feed_lost:
             self._feed_lost = True
+            self._feed_lost_since = time.monotonic()
             self.journal_event("feed_lost", f"market data connection broken: {reason}", "warning")
         elif status == "LIVE" and self._feed_lost:
-            self._feed_lost = False
+            self._feed_lost, self._feed_lost_since = False, None
             self.journal_event("feed_recovered", "market data is live again (gap backfilled)")
+            if self._feed_loss_told:
+                self._feed_loss_told = False
+                self.tell("feed_recovered", "Market data is live again", ["the gap was backfilled"])
         elif status == "DISCONNECTED":
             self.journal_event("feed_stopped", f"market data stopped: {reason}", "error")
 
     def note(self, message: str) -> None:
         self.message = message[:500]
 
-    def journal_event(self, type: str, message: str, severity: str = "info") -> None:
+    def journal_event(self, type: str, message: str, severity: str = "info",
+                      details: dict[str, Any] | None = None) -> None:
         if self.journal is not None:
-            self.journal.event(type, message, severity)
+            self.journal.event(type, message, severity, details)
 
     # ----------------------------------------------------------------------------------- probes
 

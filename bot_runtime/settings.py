@@ -24,4 +24,8 @@ class RuntimeSettings(BaseSettings):
     lease_ttl_seconds: float = Field(default=30.0, gt=0, description="database lease lifetime")
     status_quiet_seconds: float = Field(default=60.0, gt=0, description="max quiet time between status patches")
     performance_interval_seconds: float = Field(default=60.0, gt=0, description="equity snapshot period")
+    notify_urls: str = Field(default="", description="apprise URLs (from the notifications Secret)")
+    notify_digest_seconds: float = Field(default=30.0, gt=0, description="fills grouped into one message")
+    notify_retry_delays: str = Field(default="1,2,4,8,16", description="seconds between delivery retries")
+    feed_lost_notify_seconds: float = Field(default=60.0, ge=0, description="feed loss worth a message")
     stop_timeout_seconds: float = Field(default=8.0, gt=0, description="time to flush on SIGTERM")

@@ -71,6 +71,9 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
         env.append(_secret_env("BOTOPS_EXCHANGE_SECRET", ref.name, ref.secret_key))
         if ref.password_key:
             env.append(_secret_env("BOTOPS_EXCHANGE_PASSWORD", ref.name, ref.password_key))
+    if spec.notifications is not None:  # optional: a missing Secret must not keep the bot from trading
+        notify = spec.notifications.secret_ref
+        env.append(_secret_env("BOTOPS_NOTIFY_URLS", notify.name, notify.key, optional=True))
     env += [{"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())]
     return env
 

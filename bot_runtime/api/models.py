@@ -179,12 +179,21 @@ class SecretKeyRef(Model):
     key: str = Field(default="urls", min_length=1, max_length=253, description="Key within the Secret.")
 
 
+NotificationEvent = Literal[
+    "started", "stopped", "order_filled", "position_opened", "position_closed", "order_rejected",
+    "feed_lost", "feed_recovered", "risk_limit", "daily_loss_halt", "lease_lost", "fatal_error",
+    "daily_summary", "bot_error", "bot_degraded", "bot_recovered", "pod_replaced",
+]
+NOTIFICATION_EVENTS: tuple[str, ...] = get_args(NotificationEvent)
+
+
 class NotificationsSpec(Model):
     secret_ref: SecretKeyRef = Field(
         description="Secret key holding one or more apprise URLs (one per line), e.g. tgram://TOKEN/CHAT.",
     )
-    events: list[str] | None = Field(
-        default=None, description="Event types to send; default: all.",
+    events: list[NotificationEvent] | None = Field(
+        default=None, max_length=len(NOTIFICATION_EVENTS),
+        description="Event types to send; default: all but daily_summary (which is sent only when listed).",
     )
     min_severity: Literal["info", "warning", "error"] = Field(
         default="info",

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot_runtime.api.models import TIMEFRAMES, TradingBotSpec
+from bot_runtime.api.models import NOTIFICATION_EVENTS, TIMEFRAMES, TradingBotSpec
 from bot_runtime.db.mapping import row_message, row_to_raw_spec, spec_to_row
 
 names = st.from_regex(r"[a-z][a-z0-9]{1,10}", fullmatch=True)
@@ -63,7 +63,7 @@ def specs(draw: st.DrawFn) -> TradingBotSpec:
         "suspended": draw(st.booleans()),
         "notifications": draw(optional(st.fixed_dictionaries({
             "secret_ref": st.fixed_dictionaries({"name": secret_names}, optional={"key": names}),
-            "events": optional(st.lists(names, max_size=3)),
+            "events": optional(st.lists(st.sampled_from(NOTIFICATION_EVENTS), max_size=3, unique=True)),
             "min_severity": st.sampled_from(["info", "warning", "error"]),
         }))),
     }
