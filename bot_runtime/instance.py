@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -124,6 +124,7 @@ class StrategyInstance:
         self.notifier: Notifier | None = None
         self._feed_lost_since: float | None = None
         self._feed_loss_told = False
+        self._day: tuple[date, float, int] | None = None
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -371,6 +372,7 @@ class StrategyInstance:
             self._monitor_beat = time.monotonic()
             self._heartbeat()
             self._watch_feed()
+            self._daily_summary()
             if time.monotonic() - last_performance >= self.settings.performance_interval_seconds:
                 last_performance = time.monotonic()
                 self._record_performance()
@@ -419,6 +421,21 @@ class StrategyInstance:
         stale = state["status"] == "LIVE" and last_bar is not None and time.time() - last_bar > quiet_limit
         if (producer is not None and not producer.is_alive()) or stale:
             self._reconnect_data_feed("producer died" if not stale else f"no bar for {quiet_limit:.0f} s")
+
+    def _daily_summary(self) -> None:
+        """At each UTC midnight: the day's equity, PnL and trades (an opt-in notification)."""
+        snap, today = self.snapshot, datetime.now(UTC).date()
+        if snap is None:
+            return
+        if self._day is None:
+            self._day = (today, snap.equity, self.trade_count)
+            return
+        day, equity_start, trades_start = self._day
+        if today != day:
+            self.tell("daily_summary", f"Daily summary {day.isoformat()}", [
+                f"equity {snap.equity:.2f} ({snap.equity - equity_start:+.2f} on the day)",
+                f"trades {self.trade_count - trades_start}, position {snap.position:.8g}"])
+            self._day = (today, snap.equity, self.trade_count)
 
     def _reconnect_data_feed(self, why: str) -> None:
         assert self.feed is not None

@@ -13,14 +13,20 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from botops_dev.controlplane import ControlPlane, ControlPlaneError, find_assets
 from botops_dev.postgres import PostgresServer, PostgresUnavailable, find_server
+
+if TYPE_CHECKING:
+    from kubernetes import client
+
+    from bot_runtime.db.repository import BotRepository
+    from tests.support.bots import Bot, RuntimeProcess
 
 REPO = Path(__file__).resolve().parent.parent
 # Installed before the controller-manager starts, so its garbage collector knows these kinds.
@@ -193,6 +199,51 @@ def start_operator(control_plane: ControlPlane, migrated_database_url: str, name
     def start(**kwargs: Any) -> OperatorProcess:
         kwargs.setdefault("user_id", user_id)
         process = OperatorProcess(control_plane, migrated_database_url, namespace, tmp_path, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A loopback stand-in for Telegram, Discord, webhooks...: apprise's json:// target."""
+    from tests.support.receiver import Receiver
+
+    endpoint = Receiver()
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()
+
+
+@pytest.fixture
+def make_bot(control_plane: ControlPlane, kube_client: client.ApiClient, repository: BotRepository,
+             namespace: str, tmp_path: Path) -> Callable[..., Bot]:
+    """A TradingBot, its row and its RBAC, created the way the operator would."""
+    from tests.support.bots import FAST_SPEC, Bot
+
+    def make(spec: dict[str, Any] | None = None, name: str | None = None) -> Bot:
+        return Bot(control_plane, kube_client, repository, namespace, name or f"bot-{secrets.token_hex(3)}",
+                   spec or FAST_SPEC, tmp_path)
+
+    return make
+
+
+@pytest.fixture
+def start_runtime(
+    migrated_database_url: str, tmp_path: Path, fake_exchange: Any,
+) -> Iterator[Callable[..., RuntimeProcess]]:
+    """Start the real `bot-runtime` as a local process with the bot's own credentials."""
+    from tests.support.bots import RuntimeProcess
+
+    started: list[RuntimeProcess] = []
+
+    def start(bot: Bot, database_url: str | None = None, **kwargs: Any) -> RuntimeProcess:
+        kwargs.setdefault("exchange_url", fake_exchange.url)
+        process = RuntimeProcess(bot, database_url or migrated_database_url, tmp_path, **kwargs)
         started.append(process)
         return process
 

@@ -112,6 +112,12 @@ CASES: list[Case] = [
     api("notifications-severity-debug", {"notifications": {"secretRef": {"name": "n"}, "minSeverity": "debug"}},
         ["spec.notifications.minSeverity", 'Unsupported value: "debug"'],
         ["spec.notifications.minSeverity", "'info', 'warning' or 'error'"]),
+    api("notifications-unknown-event", {"notifications": {"secretRef": {"name": "n"}, "events": ["moon_landing"]}},
+        ["spec.notifications.events", 'Unsupported value: "moon_landing"'],
+        ["spec.notifications.events[0]", "'started'", "'moon_landing'"]),
+    api("notifications-bad-secret-name", {"notifications": {"secretRef": {"name": "Telegram_Keys"}}},
+        ["spec.notifications.secretRef.name", "should match"],
+        ["spec.notifications.secretRef.name: must be a Secret name"]),
     api("seed-negative", {"market": {"seed": -1}}, ["spec.market.seed", "greater than or equal to 0"],
         ["spec.market.seed", "greater than or equal to 0"]),
     # ------------------------------------------------------------- rejected by semantic validation
