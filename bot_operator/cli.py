@@ -53,6 +53,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     return Operator(settings, kubeconfig=args.kubeconfig).run()
 
 
+def _scope(args: argparse.Namespace) -> tuple[str, str]:
+    if args.all:
+        return "all", ""
+    if args.user_id is not None:
+        return "user", str(args.user_id)
+    if args.namespace:
+        return "namespace", args.namespace
+    return "bot", args.bot
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from bot_runtime.db.engine import create_engine
+    from bot_runtime.db.fleet import FleetControls
+    from bot_runtime.db.repository import BotRepository
+
+    engine = create_engine(_database_url(args))
+    fleet, repo = FleetControls(BotRepository(engine)), BotRepository(engine)
+    try:
+        if args.fleet_command == "halt":
+            scope, value = _scope(args)
+            halt_id = fleet.halt(scope, value, args.reason, args.by, flatten=args.flatten)
+            print(f"halt {halt_id} committed ({scope} {value or ''}".rstrip() + "): no order is sent from now on"
+                  + ("; positions are being closed" if args.flatten else ""))
+        elif args.fleet_command == "resume":
+            scope, value = _scope(args)
+            count = fleet.resume(scope, value, args.by)
+            print(f"resumed {count} halt(s) of {scope} {value}".rstrip() if count else
+                  f"no active halt of {scope} {value}".rstrip())
+            return 0 if count else 1
+        elif args.fleet_command in ("cap", "uncap"):
+            if args.user_id is not None:
+                scope, value = "user", str(args.user_id)
+            else:
+                namespace, _, name = args.account_of.partition("/")
+                row = repo.get_bot_by_ref(namespace, name)
+                if row is None or not row.account_fingerprint:
+                    print(f"bot-operator: {args.account_of} has no known exchange account (a live bot, once it "
+                          "has been reconciled)", file=sys.stderr)
+                    return 2
+                scope, value = "account", row.account_fingerprint
+            if args.fleet_command == "cap":
+                fleet.set_cap(scope, value, args.max_notional, args.by)
+                print(f"cap of {scope} {value[:12]}: total notional at most {args.max_notional:g}")
+            else:
+                print(f"removed {fleet.remove_cap(scope, value)} cap(s)")
+        else:
+            for halt in fleet.active_halts():
+                print(f"halt {halt.id}: {halt.describe()}" + (" [flatten]" if halt.flatten else ""))
+            for cap in fleet.caps():
+                print(f"cap {cap.scope} {cap.value[:12]}: {cap.max_notional:g} (set by {cap.created_by})")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bot-operator",
@@ -78,6 +133,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument("--database-url", help="PostgreSQL URL (env DATABASE_URL)")
+
+    import getpass
+    import socket
+
+    who = argparse.ArgumentParser(add_help=False)
+    who.add_argument("--by", default=f"{getpass.getuser()}@{socket.gethostname()}", help="who does it (recorded)")
+
+    def targets(parser: argparse.ArgumentParser) -> None:
+        group = parser.add_mutually_exclusive_group(required=True)
+        group.add_argument("--all", action="store_true", help="every bot")
+        group.add_argument("--user-id", type=int, help="the bots of one user")
+        group.add_argument("--namespace", help="the bots of one namespace")
+        group.add_argument("--bot", help="one bot, NAMESPACE/NAME")
+
+    fleet = commands.add_parser("fleet", help="halt or resume trading, and exposure caps, across the fleet")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
+    halt = fleet_commands.add_parser("halt", parents=[database, who],
+                                     help="no order is sent once the halt is committed; runtimes wake at once")
+    targets(halt)
+    halt.add_argument("--flatten", action="store_true", help="also close every open position")
+    halt.add_argument("--reason", required=True, help="why (shown in status and recorded)")
+    resume = fleet_commands.add_parser("resume", parents=[database, who], help="lift the matching halts")
+    targets(resume)
+    cap = fleet_commands.add_parser("cap", parents=[database, who],
+                                    help="total notional allowed across a user's or an exchange account's bots")
+    cap_target = cap.add_mutually_exclusive_group(required=True)
+    cap_target.add_argument("--user-id", type=int)
+    cap_target.add_argument("--account-of", help="the exchange account of the live bot NAMESPACE/NAME")
+    cap.add_argument("--max-notional", type=float, required=True, help="in quote currency")
+    uncap = fleet_commands.add_parser("uncap", parents=[database, who], help="remove a cap")
+    uncap_target = uncap.add_mutually_exclusive_group(required=True)
+    uncap_target.add_argument("--user-id", type=int)
+    uncap_target.add_argument("--account-of")
+    fleet_commands.add_parser("list", parents=[database], help="active halts and caps")
+    fleet.set_defaults(func=cmd_fleet)
     db = commands.add_parser("db", help="database schema migrations (Alembic)")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = db_commands.add_parser("upgrade", parents=[database], help="apply migrations up to REVISION (default: head)")

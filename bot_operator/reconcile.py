@@ -7,12 +7,15 @@ concurrent callers from racing each other.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide
 from bot_operator.builders.names import bot_labels, pod_name
@@ -24,6 +27,7 @@ from bot_operator.notify import OperatorNotifications
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBotSpec
+from bot_runtime.db.fleet import FleetControls, fingerprint
 from bot_runtime.db.mapping import spec_to_row
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import TradingBot
@@ -31,8 +35,6 @@ from bot_runtime.validation import validate_spec
 
 log = logging.getLogger(__name__)
 
-OPERATOR_STATUS_KEYS = ("phase", "message", "conditions", "observedGeneration", "pod", "botId", "restarts",
-                        "nextRestartAt")
 # trading_bots.status the operator sets for phases a runtime cannot report itself
 DB_STATUS_BY_PHASE = {"Error": "error", "Suspended": "stopped"}
 
@@ -51,6 +53,8 @@ class Reconciler:
                  metrics: OperatorMetrics, notifications: OperatorNotifications | None = None) -> None:
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
         self.notifications = notifications
+        self.fleet = FleetControls(repo)
+        self._fingerprint_key: str | None = None
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._secrets_ensured: set[str] = set()
@@ -91,6 +95,8 @@ class Reconciler:
             self.notifications.forget(namespace, name)
         raw = labels.get(c.LABEL_BOT_ID, "")
         row = self.repo.get_bot(int(raw)) if raw.isdigit() else self.repo.get_bot_by_ref(namespace, name)
+        if row is not None:
+            self.fleet.release_account(row.id)
         if row is not None and self.repo.mark_stopped([row.id], "TradingBot deleted"):
             log.info("TradingBot %s/%s deleted: trading_bots row %s marked stopped", namespace, name, row.id)
 
@@ -107,6 +113,12 @@ class Reconciler:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
         bot_id, synced = self._register(namespace, name, source, labels, spec)
+        if spec is not None and spec.mode == "live" and bot_id is not None:
+            conflict = self._account_conflict(namespace, spec, bot_id)
+            if conflict:  # a spec that cannot run here: reported like any invalid spec
+                spec, message = None, conflict
+                if previous.get("message") != message:
+                    log.warning("TradingBot %s/%s: %s", namespace, name, message)
         wanted_labels = bot_labels(name, bot_id, source, _user_id(labels))
         if bot_id is not None and labels.get(c.LABEL_BOT_ID) != str(bot_id):
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
@@ -130,6 +142,8 @@ class Reconciler:
             healthy_reset=self.settings.healthy_reset_seconds, previous=previous,
             last_heartbeat=row.last_heartbeat if row else None, feed_state=row.feed_state if row else None,
             runtime=dict(previous.get("runtime") or {}), synced=synced,
+            rollout=spec.rollout.strategy if spec else "immediate",
+            rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
         ))
         pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
         status = {**decision.status, "pod": pod_name(name) if pod_exists else None, "botId": bot_id}
@@ -164,6 +178,27 @@ class Reconciler:
         else:
             bot_id = row.id
         return bot_id, (True, "Registered", f"trading_bots row {bot_id} (source kubernetes)")
+
+    def _account_conflict(self, namespace: str, spec: TradingBotSpec, bot_id: int) -> str | None:
+        """One exchange account trades one symbol through one bot, unless both allow sharing: compared by
+        a keyed fingerprint of the API key (the key itself is read, hashed and forgotten)."""
+        ref = spec.broker.credentials_secret_ref
+        if ref is None:
+            return None
+        field = "spec.broker.credentialsSecretRef"
+        try:
+            data = self.cluster.core.read_namespaced_secret(ref.name, namespace).data or {}
+        except ApiException as exc:
+            if exc.status == 404:
+                return f"{field}.name: Secret {ref.name!r} not found in namespace {namespace!r}"
+            raise
+        if ref.api_key_key not in data:
+            return f"{field}.apiKeyKey: Secret {ref.name!r} has no key {ref.api_key_key!r}"
+        if self._fingerprint_key is None:
+            self._fingerprint_key = self.fleet.fingerprint_key()
+        account = fingerprint(self._fingerprint_key, spec.market.exchange,
+                              base64.b64decode(data[ref.api_key_key]).decode())
+        return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
 
     def _ensure_runtime_secret(self, namespace: str) -> None:
         if namespace in self._secrets_ensured:

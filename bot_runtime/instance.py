@@ -26,10 +26,13 @@ from bot_runtime.api.models import TradingBotSpec
 from bot_runtime.brokers.ccxt_broker import CcxtBroker
 from bot_runtime.brokers.paper import paper_broker
 from bot_runtime.btcompat import bt
+from bot_runtime.continuity import StartPlan, plan_start, state_of
 from bot_runtime.db.engine import create_engine
+from bot_runtime.db.fleet import BotRef, FleetControls, SavedState, fingerprint
 from bot_runtime.db.repository import BotRepository, LeaseLost, TradeRecord
 from bot_runtime.exchange import Credentials, build_exchange
 from bot_runtime.feeds import DataFeedFactory, QueueFeed, timeframe_ms
+from bot_runtime.guard import OrderGuard
 from bot_runtime.health import HealthServer, RuntimeMetrics
 from bot_runtime.journal import DB_ERRORS, Journal
 from bot_runtime.kube import BotResource, api_client
@@ -73,7 +76,7 @@ class RuntimeHooks(StrategyHooks):
     def on_refused(self, intent: OrderIntent, reason: str) -> None:
         super().on_refused(intent, reason)
         self.instance.note(f"order refused: {intent.side} {intent.size:.8g}: {reason}")
-        if not reason.startswith(("lease lost", "the runtime is stopping")):
+        if not reason.startswith(("lease lost", "the runtime is stopping", "halted by")):
             self.instance.tell("risk_limit", "Order refused by a risk limit", [reason], "warning")
 
     def on_order(self, order: Any) -> None:
@@ -90,8 +93,14 @@ class RuntimeHooks(StrategyHooks):
         self.instance.journal_event("risk_halt", reason, "warning")
         self.instance.tell("daily_loss_halt", "Trading halted: daily loss limit", [reason], "error")
 
-    def restored_position(self) -> RestoredPosition | None:
-        return self.instance.restored
+    def on_start(self, strategy: Any) -> None:
+        self.instance.on_strategy_start(strategy)
+
+    def trading_halted(self) -> str | None:
+        return self.instance.guard.halted() if self.instance.guard is not None else None
+
+    def flatten_requested(self) -> str | None:
+        return self.instance.flatten_reason()
 
 
 class StrategyInstance:
@@ -102,7 +111,14 @@ class StrategyInstance:
         self.failure: RuntimeFailure | None = None
         self.snapshot: Snapshot | None = None
         self.message: str | None = None
-        self.restored: RestoredPosition | None = None
+        self.plan: StartPlan | None = None
+        self.fleet: FleetControls | None = None
+        self.guard: OrderGuard | None = None
+        self.account: str | None = None
+        self.strategy: Any = None
+        self._flatten_on_start: str | None = None
+        self._saved: SavedState | None = None
+        self._status_lock = threading.Lock()
         self.metrics = RuntimeMetrics(settings.bot_name, settings.namespace)
         self._monitor_stop = threading.Event()
         self._monitor: threading.Thread | None = None
@@ -182,7 +198,11 @@ class StrategyInstance:
 
     def _acquire_lease(self) -> None:
         assert self.bot_id is not None
+        deadline = time.monotonic() + self.settings.lease_wait_seconds
         lease = self.repo.acquire_lease(self.bot_id, self.holder, self.settings.lease_ttl_seconds)
+        while lease is None and time.monotonic() < deadline and not self.stop_requested:
+            time.sleep(1.0)  # a crashed runtime's lease frees at its expiry (or when the operator frees it)
+            lease = self.repo.acquire_lease(self.bot_id, self.holder, self.settings.lease_ttl_seconds)
         if lease is None:
             holder, until = self.repo.lease_holder(self.bot_id)
             raise RuntimeFailure(EXIT_LEASE_HELD, f"bot {self.bot_id} is already run by {holder} (lease until "
@@ -200,6 +220,9 @@ class StrategyInstance:
         self.trade_count = row.trade_count if row is not None else 0
         spool = self.settings.spool_dir / f"bot-{self.bot_id}.jsonl"
         self.journal = Journal(self.repo, self.bot_id, self.run_id, self.spec.market.symbol, spool)
+        self.fleet = FleetControls(self.repo)
+        self.bot_ref = BotRef(self.bot_id, row.user_id if row is not None else None, self.settings.namespace,
+                              self.settings.bot_name)
         self.repo.set_status(self.bot_id, "starting")
         self.journal_event("started", f"started {self.spec.strategy.type} on {self.spec.market.exchange} "
                                       f"{self.spec.market.symbol} {self.spec.market.timeframe} ({self.spec.mode})")
@@ -244,6 +267,8 @@ class StrategyInstance:
             if self.spec.mode == "live" and credentials is None:
                 raise RuntimeFailure(EXIT_FATAL, "live mode needs BOTOPS_EXCHANGE_API_KEY and BOTOPS_EXCHANGE_SECRET "
                                                  "(from spec.broker.credentialsSecretRef)")
+            if credentials is not None:
+                self._claim_account(credentials)
             self.exchange = build_exchange(market.exchange, credentials=credentials, sandbox=market.sandbox)
             try:
                 self.exchange.load_markets()
@@ -254,6 +279,16 @@ class StrategyInstance:
                 raise RuntimeFailure(EXIT_FATAL, f"{market.exchange} has no market {market.symbol}")
         factory = DataFeedFactory(exchange=self.exchange)
         self.feed = factory.live(market, default_seed=self.bot_id or 0)
+
+    def _claim_account(self, credentials: Credentials) -> None:
+        """One account trades one symbol through one bot (unless both allow sharing): checked in the
+        database, so it holds even with the operator down."""
+        assert self.fleet is not None and self.bot_id is not None
+        self.account = fingerprint(self.fleet.fingerprint_key(), self.spec.market.exchange, credentials.api_key)
+        conflict = self.fleet.claim_account(self.bot_id, self.account, self.spec.market.symbol,
+                                            self.spec.allow_shared_account)
+        if conflict:
+            raise RuntimeFailure(EXIT_FATAL, f"refusing to trade: {conflict}")
 
     def _setup_backtrader(self) -> None:
         klass, params = strategy_handler.parse_params(self.spec.strategy.type, self.spec.strategy.params)
@@ -267,15 +302,68 @@ class StrategyInstance:
             broker.setcommission(commission=self.spec.broker.commission)
             found = reconcile_live_start(self.repo, self.journal, self.exchange, self.bot_id or 0,
                                          self.spec.market.symbol)
-            if found.position:
-                self.restored = RestoredPosition(found.position, found.entry_price)
-                broker.adopt_position(self.feed, found.position, found.entry_price)
             self.journal_event("reconciled", found.summary())
             self.cerebro.broker = broker
         else:
+            found = None
             self.cerebro.broker = paper_broker(self.spec.broker)
+        self._plan_start(found)
         self.cerebro.addstrategy(klass, config=params, risk=self.spec.risk, hooks=RuntimeHooks(self),
                                  timeframe_seconds=int(self.tf_seconds))
+
+    def _plan_start(self, found: Any) -> None:
+        """Continuity: what the previous runtime left, and spec.onStart's answer to it."""
+        assert self.fleet is not None and self.lease is not None and self.bot_id is not None
+        self._saved = self.fleet.load_state(self.bot_id)
+        self.plan = plan_start(self.spec.mode, self.spec.on_start, self._saved, found)
+        self.baseline_equity = self.plan.baseline_equity
+        log.info("%s", self.plan.summary)
+        self.journal_event("on_start", self.plan.summary, "warning" if self.plan.action == "halt" else "info",
+                           {"action": self.plan.action, "position": self.plan.position.size if self.plan.position
+                            else 0.0})
+        self.note(self.plan.summary)
+        self.guard = OrderGuard(self.fleet, self.lease, self.bot_ref, self.account)
+        if self.plan.action == "halt" and not [h for h in self.fleet.active_halts(self.bot_ref) if h.scope == "bot"]:
+            self.fleet.halt("bot", self.bot_ref.ref, self.plan.summary, by=f"onStart ({self.holder})")
+        elif self.plan.action == "flatten":
+            self._flatten_on_start = self.plan.summary
+        self.guard.refresh()
+        threading.Thread(target=self.guard.listen, args=(self.settings.database_url, self._monitor_stop),
+                         name="fleet-listener", daemon=True).start()
+
+    def on_strategy_start(self, strategy: Any) -> None:
+        """Before the first bar (Cerebro's thread): put back the position, cash and counters."""
+        self.strategy = strategy
+        plan, broker = self.plan, self.cerebro.broker
+        if plan is None:
+            return
+        if plan.position is not None:
+            if self.spec.mode == "live":
+                broker.adopt_position(strategy.data, plan.position.size, plan.position.entry_price)
+            else:
+                broker.positions[strategy.data] = bt.Position(size=plan.position.size,
+                                                              price=plan.position.entry_price)
+        if plan.cash is not None:
+            broker.cash = plan.cash
+        saved = plan.saved
+        strategy.restore(plan.position or RestoredPosition(0.0, 0.0), plan.realized_pnl,
+                         saved.day if saved else None, saved.day_start_equity if saved else None)
+
+    def flatten_reason(self) -> str | None:
+        fleet = self.guard.flatten_reason() if self.guard is not None else None
+        return fleet or self._flatten_on_start
+
+    def _save_state(self) -> None:
+        """The trading state, as it changes (fills, a new day, a new high); fenced by the lease token."""
+        if self.strategy is None or self.journal is None or self.lease is None:
+            return
+        snap = self.strategy.snapshot() if threading.current_thread() is threading.main_thread() else self.snapshot
+        if snap is None:
+            return
+        state = state_of(snap, self.baseline_equity if self.baseline_equity is not None else snap.equity)
+        if state != self._saved:
+            self._saved = state
+            self.journal.state(self.lease.lease.token, state)
 
     def _install_signal_handlers(self) -> None:
         def handle(signum: int, frame: Any) -> None:
@@ -376,8 +464,19 @@ class StrategyInstance:
             if time.monotonic() - last_performance >= self.settings.performance_interval_seconds:
                 last_performance = time.monotonic()
                 self._record_performance()
-            if self._monitor_stop.wait(interval):
+            if self._idle_until_next_beat(interval):
                 return
+
+    def _idle_until_next_beat(self, interval: float) -> bool:
+        """Wait for the next heartbeat; a fleet halt or resume is shown in status at once. True: stop."""
+        deadline = time.monotonic() + interval
+        while (left := deadline - time.monotonic()) > 0:
+            if self._monitor_stop.wait(min(0.5, left)):
+                return True
+            if self.guard is not None and self.guard.changed.is_set():
+                self.guard.changed.clear()
+                self._patch_status()
+        return False
 
     def _heartbeat(self) -> None:
         assert self.lease is not None
@@ -402,6 +501,7 @@ class StrategyInstance:
         except DB_ERRORS as exc:
             log.warning("heartbeat to the database failed: %s", type(exc).__name__)
         self._update_metrics(snap, feed)
+        self._save_state()
         self._patch_status()
 
     def _watch_feed(self) -> None:
@@ -453,7 +553,7 @@ class StrategyInstance:
                                  drawdown=drawdown, position=snap.position)
 
     def _pnl(self, snap: Snapshot) -> float:
-        if self.baseline_equity is None:
+        if self.baseline_equity is None:  # the first run of this bot: PnL counts from here, across runs
             self.baseline_equity = self.spec.broker.cash if self.spec.mode == "paper" else snap.equity
         return snap.equity - self.baseline_equity
 
@@ -479,23 +579,25 @@ class StrategyInstance:
         if self.lease is None or self.run_id is None:
             return
         snap = self.snapshot
+        fleet_halt = self.guard.halted() if self.guard is not None else None
         status = build_runtime_status(
             heartbeat=datetime.now(UTC), feed_state=final_feed_state or self._feed_status(),
             equity=snap.equity if snap else self.spec.broker.cash, cash=snap.cash if snap else self.spec.broker.cash,
             pnl=self._pnl(snap) if snap else 0.0, position=snap.position if snap else 0.0,
             trade_count=self.trade_count, open_orders=snap.open_orders if snap else 0,
             generation=self.generation, lease_token=self.lease.lease.token, run_id=self.run_id,
-            pod=self.settings.pod_name, halted=bool(snap and snap.halted),
-            halt_reason=snap.halt_reason if snap else None, message=self.message,
+            pod=self.settings.pod_name, halted=bool(fleet_halt or (snap and snap.halted)),
+            halt_reason=fleet_halt or (snap.halt_reason if snap else None), message=self.message,
         )
         now = time.monotonic()
-        if not force and not self.cadence.due(status, now):
-            return
-        try:
-            self.resource.patch_runtime_status(status)
-            self.cadence.sent(status, now)
-        except Exception as exc:  # the API server may be away: keep trading, retry at the next beat
-            log.warning("status patch failed (%s); will retry", type(exc).__name__)
+        with self._status_lock:
+            if not force and not self.cadence.due(status, now):
+                return
+            try:
+                self.resource.patch_runtime_status(status)
+                self.cadence.sent(status, now)
+            except Exception as exc:  # the API server may be away: keep trading, retry at the next beat
+                log.warning("status patch failed (%s); will retry", type(exc).__name__)
 
     # --------------------------------------------------------------------------------- trading
 
@@ -506,13 +608,17 @@ class StrategyInstance:
     def order_gate(self, intent: OrderIntent) -> str | None:
         if self.stop_requested or self.failure:
             return "the runtime is stopping"
-        assert self.lease is not None
+        assert self.guard is not None
         try:
-            self.lease.check()
+            refusal = self.guard.check(intent, self.snapshot.position if self.snapshot else 0.0)
         except LeaseLost as exc:
             self.fail(RuntimeFailure(EXIT_LEASE_LOST, f"lease lost, trading stopped at once: {exc}"))
             return f"lease lost: {exc}"
-        return None
+        if refusal and refusal.startswith("exposure cap"):
+            self.journal_event("exposure_cap", f"order refused: {refusal}", "warning")
+        if refusal is None:
+            log.info("order: %s %.8g (%s)", intent.side, intent.size, intent.reason)
+        return refusal
 
     def on_order(self, order: Any) -> None:
         if order.status in (order.Submitted, order.Accepted):
@@ -521,6 +627,9 @@ class StrategyInstance:
         executed = abs(order.executed.size)
         if order.status == order.Completed or (executed and order.status in (order.Canceled, order.Rejected)):
             self._record_trade(order)
+            self._save_state()
+            if self._flatten_on_start and not float(order.executed.psize):
+                self._flatten_on_start = None  # closed: trade on
         if order.status in (order.Completed, order.Canceled, order.Rejected, order.Margin, order.Expired):
             self.metrics.labels(self.metrics.orders, status=name).inc()
         if order.status in (order.Rejected, order.Margin):

@@ -16,13 +16,14 @@ import queue
 import threading
 import time
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy.exc
 
+from bot_runtime.db.fleet import FleetControls, SavedState
 from bot_runtime.db.repository import BotRepository, TradeRecord
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ def _encode(value: Any) -> Any:
         return {"$dec": str(value)}
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
     return value
 
 
@@ -43,6 +46,8 @@ def _decode(value: Any) -> Any:
         return Decimal(value["$dec"])
     if isinstance(value, dict) and "$dt" in value:
         return datetime.fromisoformat(value["$dt"])
+    if isinstance(value, dict) and "$date" in value:
+        return date.fromisoformat(value["$date"])
     return value
 
 
@@ -82,6 +87,10 @@ class Journal:
     def performance(self, **values: Any) -> None:
         self._put("performance", values)
 
+    def state(self, lease_token: int, state: SavedState) -> None:
+        """The bot's trading state (latest wins; fenced by the lease token)."""
+        self._put("state", {**asdict(state), "lease_token": lease_token})
+
     def event(self, type: str, message: str, severity: str = "info", details: dict[str, Any] | None = None) -> None:
         self._put("event", {"type": type, "message": message, "severity": severity, "details": details})
 
@@ -104,6 +113,9 @@ class Journal:
             self.repo.record_trade(self.bot_id, TradeRecord(**rec))
         elif kind == "performance":
             self.repo.record_performance(self.bot_id, self.run_id, **rec)
+        elif kind == "state":
+            token = rec.pop("lease_token")
+            FleetControls(self.repo).save_state(self.bot_id, token, SavedState(**rec))
         elif kind == "event":
             self.repo.record_event(self.bot_id, "runtime", rec["type"], rec["message"], severity=rec["severity"],
                                    details=rec["details"])

@@ -1,6 +1,6 @@
 """The runtime's hold on its bot: a database lease with a fencing token.
 
-The lease is renewed at every heartbeat and checked before every order. While the database is
+The lease is renewed at every heartbeat and checked before every order (bot_runtime.guard). While the database is
 unreachable the runtime may trade only until the lease it last renewed would expire (a local,
 monotonic deadline with a safety margin): nobody else can take the bot before then. Once that
 passes, or the database says another runtime holds the bot, trading stops at once.
@@ -45,14 +45,3 @@ class LeaseGuard:
         log.warning("lease expired while nobody held it; re-acquired with fencing token %s", again.token)
         self.lease = again
         self.valid_until = sent + self.ttl * SAFETY
-
-    def check(self) -> None:
-        """The fencing check before an order."""
-        if not self.held_locally():
-            raise LeaseLost("the lease was not renewed in time")
-        try:
-            held = self.repo.lease_is_held(self.lease)
-        except DB_ERRORS:
-            return  # the local deadline still holds: nobody can have taken the bot yet
-        if not held:
-            raise LeaseLost(f"fencing token {self.lease.token} is no longer current")

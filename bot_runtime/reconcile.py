@@ -2,8 +2,9 @@
 
 Orders this bot persisted but never saw finish are looked up by client order id: fills are recorded
 (once: recording is idempotent), orders still open are cancelled (no strategy is tracking them
-any more), orders the exchange never received are marked failed. The position is read from the
-balance: one bot per market and account is the rule (see DESIGN.md).
+any more), orders the exchange never received are marked failed. Fills of this bot's orders since
+its last recorded trade are fetched and recorded once. The position is read from the balance: one
+bot per market and account is the rule (see DESIGN.md).
 """
 
 from __future__ import annotations
@@ -54,6 +55,28 @@ def trade_from_order(order: dict[str, Any], cid: str, symbol: str, run_id: int |
     )
 
 
+def _fills_while_away(repo: BotRepository, exchange: Any, bot_id: int, symbol: str,
+                      found: StartReconciliation) -> int:
+    """Fills of this bot's orders (our client order id prefix) since its last recorded trade: recorded once."""
+    recorded = repo.trades(bot_id)
+    known = {t.exchange_order_id for t in recorded if t.exchange_order_id}
+    since = max((t.executed_at for t in recorded), default=None)
+    try:
+        fills = exchange.fetch_my_trades(symbol, since=int(since.timestamp() * 1000) if since else None)
+    except Exception as exc:
+        found.unresolved.append(f"fills since the last trade ({type(exc).__name__})")
+        return 0
+    new = 0
+    for order_id in dict.fromkeys(str(f["order"]) for f in fills if f.get("order") is not None):
+        if order_id in known:
+            continue
+        order = exchange.fetch_order(order_id, symbol)
+        cid = str(order.get("clientOrderId") or "")
+        if cid.startswith(f"bt{bot_id}-") and float(order.get("filled") or 0) > 0:
+            new += repo.record_trade(bot_id, trade_from_order(order, cid, symbol, None))
+    return new
+
+
 def reconcile_live_start(repo: BotRepository, journal: Journal, exchange: Any, bot_id: int,
                          symbol: str) -> StartReconciliation:
     found = StartReconciliation()
@@ -77,6 +100,7 @@ def reconcile_live_start(repo: BotRepository, journal: Journal, exchange: Any, b
         status = "filled" if order.get("status") == "closed" else "cancelled"
         repo.update_order(bot_id, cid, exchange_order_id=str(order["id"]), status=status,
                           filled=order.get("filled") or 0, average=order.get("average"))
+    found.fills_recorded += _fills_while_away(repo, exchange, bot_id, symbol, found)
     balance = exchange.fetch_balance()
     market = exchange.market(symbol)
     found.cash = float(balance.get(market["quote"], {}).get("free") or 0.0)

@@ -21,6 +21,7 @@ class RuntimeSettings(BaseSettings):
     image: str | None = Field(default=None, description="the runtime image, recorded in bot_runs")
     spool_dir: Path = Field(default=Path("/tmp/botops-spool"), description="local spool for database outages")
     heartbeat_seconds: int = Field(default=10, ge=1, le=300, description="heartbeat when the spec sets none")
+    lease_wait_seconds: float = Field(default=0.0, ge=0, description="wait this long for a held lease to free")
     lease_ttl_seconds: float = Field(default=30.0, gt=0, description="database lease lifetime")
     status_quiet_seconds: float = Field(default=60.0, gt=0, description="max quiet time between status patches")
     performance_interval_seconds: float = Field(default=60.0, gt=0, description="equity snapshot period")

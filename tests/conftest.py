@@ -225,9 +225,9 @@ def make_bot(control_plane: ControlPlane, kube_client: client.ApiClient, reposit
     """A TradingBot, its row and its RBAC, created the way the operator would."""
     from tests.support.bots import FAST_SPEC, Bot
 
-    def make(spec: dict[str, Any] | None = None, name: str | None = None) -> Bot:
+    def make(spec: dict[str, Any] | None = None, name: str | None = None, user_id: int | None = None) -> Bot:
         return Bot(control_plane, kube_client, repository, namespace, name or f"bot-{secrets.token_hex(3)}",
-                   spec or FAST_SPEC, tmp_path)
+                   spec or FAST_SPEC, tmp_path, user_id=user_id)
 
     return make
 

@@ -80,6 +80,8 @@ class Observation:
     feed_state: str | None = None
     runtime: dict[str, Any] = field(default_factory=dict)  # status.runtime
     synced: tuple[bool, str, str] = (True, "Registered", "")
+    rollout: str = "immediate"  # or whenFlat
+    rollout_max_wait: float = 3600.0
 
 
 @dataclass
@@ -89,6 +91,17 @@ class Decision:
     action_reason: str = ""
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     runtime_dead: bool = False  # the pod's container reported its exit: the runtime is gone for sure
+
+
+def _hold_for_flat(o: Observation, prev: dict[str, Any]) -> datetime | None:
+    """whenFlat: since when a changed spec has been held back, or None to roll out now."""
+    if o.rollout != "whenFlat" or not o.pod.exists or o.pod.terminating or o.pod.phase in ("Failed", "Succeeded"):
+        return None
+    busy = float(o.runtime.get("position") or 0.0) > 0 or int(o.runtime.get("openOrders") or 0) > 0
+    since = parse_time(prev.get("rolloutHeldSince")) or o.now
+    if not busy or (o.now - since).total_seconds() >= o.rollout_max_wait:
+        return None
+    return since
 
 
 def decide(o: Observation) -> Decision:
@@ -103,6 +116,7 @@ def decide(o: Observation) -> Decision:
     action_reason = ""
     events: list[tuple[str, str, str]] = []
     pod = o.pod
+    held_since = _hold_for_flat(o, prev) if pod.exists and pod.spec_hash != o.desired_hash else None
     healthy: tuple[bool | str, str, str] = ("Unknown", "NoRuntime", "no runtime is running")
     ready: tuple[bool, str, str] = (False, "NotTrading", "")
     stalled: tuple[bool, str, str] = (False, "Progressing", "")
@@ -151,7 +165,7 @@ def decide(o: Observation) -> Decision:
             phase, message = "Starting", "creating the bot pod"
             next_restart = None
             reconciling = (True, "PodCreating", message)
-    elif pod.spec_hash != o.desired_hash:
+    elif pod.spec_hash != o.desired_hash and held_since is None:
         action, action_reason = "delete", f"spec changed (generation {o.generation}): replacing the bot pod"
         phase, message = "Stopping", action_reason
         reconciling = (True, "RollingOut", message)
@@ -198,6 +212,14 @@ def decide(o: Observation) -> Decision:
             message = f"waiting for {waiting}"
             reconciling = (True, "Starting", message)
 
+    if held_since is not None and action == "none":
+        position = float(o.runtime.get("position") or 0.0)
+        until = format_time(held_since + timedelta(seconds=o.rollout_max_wait))
+        message = (f"spec generation {o.generation} waits until the bot is flat (position {position:.8g}, "
+                   f"{int(o.runtime.get('openOrders') or 0)} open orders); rollout at the latest at {until}")
+        reconciling = (True, "WaitingForFlat", message)
+    else:
+        held_since = None
     if phase == "Error" and not stalled[0]:
         stalled = (True, "RestartsExhausted", message)
     if phase == "Suspended":
@@ -217,6 +239,7 @@ def decide(o: Observation) -> Decision:
     status: dict[str, Any] = {
         "phase": phase, "message": message, "conditions": conditions, "observedGeneration": o.generation,
         "restarts": restarts, "nextRestartAt": format_time(next_restart) if phase == "Pending" else None,
+        "rolloutHeldSince": format_time(held_since),
     }
     if prev.get("phase") != phase:
         kind = "Warning" if phase in ("Error", "Degraded") else "Normal"

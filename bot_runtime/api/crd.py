@@ -22,6 +22,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Symbol", "type": "string", "jsonPath": ".spec.market.symbol", "description": "Market symbol."},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "paper or live."},
     {"name": "PnL", "type": "number", "jsonPath": ".status.runtime.pnl", "description": "Profit and loss."},
+    {"name": "Halted", "type": "boolean", "jsonPath": ".status.runtime.halted",
+     "description": "true while trading is halted (daily loss, fleet halt, onStart halt)."},
     {"name": "Heartbeat", "type": "date", "jsonPath": ".status.runtime.lastHeartbeat",
      "description": "Age of the last runtime heartbeat."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

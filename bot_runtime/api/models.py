@@ -201,6 +201,17 @@ class NotificationsSpec(Model):
     )
 
 
+class RolloutSpec(Model):
+    strategy: Literal["immediate", "whenFlat"] = Field(
+        default="immediate",
+        description="immediate: a changed spec replaces the pod at once. whenFlat: it waits until the bot "
+        "holds no position and no open order (at most maxWaitSeconds, then as immediate).",
+    )
+    max_wait_seconds: int = Field(
+        default=3600, ge=0, le=7 * 86400, description="Longest a whenFlat rollout waits for the bot to be flat.",
+    )
+
+
 class TradingBotSpec(Model):
     description: str | None = Field(default=None, max_length=1000, description="Free text for people.")
     strategy: StrategySpec = Field(description="Which strategy trades, and its parameters.")
@@ -215,6 +226,19 @@ class TradingBotSpec(Model):
     suspended: bool = Field(default=False, description="true removes the bot pod and keeps everything else.")
     notifications: NotificationsSpec | None = Field(
         default=None, description="Where and what to notify (Telegram, Discord, webhooks... through apprise).",
+    )
+    on_start: Literal["adopt", "flatten", "halt"] = Field(
+        default="adopt",
+        description="What a (re)starting runtime does with a position it finds (restored from the database "
+        "in paper mode, reconciled with the exchange in live mode): adopt it and protect it with the "
+        "strategy's exits, flatten (close) it, or halt until a person resumes the bot "
+        "(bot-operator fleet resume --bot NAMESPACE/NAME).",
+    )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How a changed spec is rolled out.")
+    allow_shared_account: bool = Field(
+        default=False,
+        description="Live mode: allow another bot on the same exchange account to trade the same symbol "
+        "(both bots must allow it). Without it the second bot is refused.",
     )
 
 
@@ -271,6 +295,10 @@ class TradingBotStatus(Model):
     bot_id: int | None = Field(default=None, ge=0, description="The bot's trading_bots row id.")
     message: str | None = Field(default=None, description="What the operator last had to say.")
     restarts: int | None = Field(default=None, ge=0, description="Pod replacements counted against restartPolicy.")
+    rollout_held_since: str | None = Field(
+        default=None, json_schema_extra={"format": "date-time"},
+        description="Since when a whenFlat rollout waits for the bot to be flat.",
+    )
     next_restart_at: str | None = Field(
         default=None, json_schema_extra={"format": "date-time"}, description="When the next restart may happen.",
     )

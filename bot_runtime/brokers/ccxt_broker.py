@@ -74,6 +74,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
     def start(self) -> None:
         super().start()
         self.refresh_balance()
+        self.startingcash = self.cash  # Backtrader's writers and analyzers read it
         self._poller = threading.Thread(target=self._poll_loop, name="ccxt-broker-poller", daemon=True)
         self._poller.start()
 

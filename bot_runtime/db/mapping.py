@@ -32,6 +32,9 @@ _SPEC_TO_COLUMN = [
     ("spec.risk", "risk_config"),
     ("spec.runtime", "runtime_config"),
     ("spec.restart_policy", "runtime_config.restart_policy"),
+    ("spec.rollout", "runtime_config.rollout"),
+    ("spec.on_start", "runtime_config.on_start"),
+    ("spec.allow_shared_account", "runtime_config.allow_shared_account"),
     ("spec.notifications", "notifications_config"),
     ("spec.suspended", "suspended"),
     ("spec.description", "description"),
@@ -64,6 +67,9 @@ def spec_to_row(spec: TradingBotSpec) -> dict[str, Any]:
     market = _snake(spec.market)
     runtime = _snake(spec.runtime)
     runtime["restart_policy"] = _snake(spec.restart_policy)
+    runtime["rollout"] = _snake(spec.rollout)
+    runtime["on_start"] = spec.on_start
+    runtime["allow_shared_account"] = spec.allow_shared_account
     return {
         "description": spec.description,
         "strategy_type": spec.strategy.type,
@@ -83,6 +89,8 @@ def row_to_raw_spec(row: RowLike) -> dict[str, Any]:
     """The spec a row describes, unvalidated (Python field names; pydantic accepts them)."""
     runtime = dict(row.runtime_config or {})
     restart_policy = runtime.pop("restart_policy", {})
+    continuity: dict[str, Any] = {key: runtime.pop(key) for key in ("rollout", "on_start", "allow_shared_account")
+                                  if key in runtime}
     raw: dict[str, Any] = {
         "strategy": {"type": row.strategy_type, "params": row.strategy_params or {}},
         "market": {**(row.market_config or {}), "exchange": row.exchange, "symbol": row.symbol,
@@ -92,6 +100,7 @@ def row_to_raw_spec(row: RowLike) -> dict[str, Any]:
         "risk": row.risk_config or {},
         "runtime": runtime,
         "restart_policy": restart_policy,
+        **continuity,
         "suspended": bool(row.suspended),
     }
     if row.description is not None:

@@ -3,7 +3,7 @@ a test checks that the migrated database and these models agree."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -15,6 +15,9 @@ BOT_STATUSES = ("pending", "starting", "running", "degraded", "error", "stopped"
 SOURCES = ("database", "kubernetes")
 MODES = ("paper", "live")
 NOTIFY_CHANNEL = "botops_trading_bots"
+FLEET_CHANNEL = "botops_fleet"
+HALT_SCOPES = ("all", "user", "namespace", "bot")
+CAP_SCOPES = ("user", "account")
 
 MONEY = sa.Numeric(36, 12)
 
@@ -73,6 +76,7 @@ class TradingBot(Base):
     lease_holder: Mapped[str | None] = mapped_column(sa.String(253))
     lease_token: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    account_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
@@ -184,3 +188,68 @@ CONFIG_COLUMNS = (
     "mode", "market_config", "broker_config", "risk_config", "runtime_config", "notifications_config",
     "suspended", "enabled", "source", "external_ref",
 )
+
+
+class BotState(Base):
+    """A bot's trading state, written as it changes, so the next runtime of the bot continues it."""
+
+    __tablename__ = "bot_state"
+
+    bot_id: Mapped[int] = mapped_column(sa.ForeignKey("trading_bots.id", ondelete="CASCADE"), primary_key=True)
+    cash: Mapped[float] = mapped_column(sa.Double)
+    position: Mapped[float] = mapped_column(sa.Double)
+    entry_price: Mapped[float] = mapped_column(sa.Double)
+    entry_time: Mapped[datetime | None] = mapped_column()
+    high_since_entry: Mapped[float] = mapped_column(sa.Double)
+    realized_pnl: Mapped[float] = mapped_column(sa.Double)
+    day: Mapped[date | None] = mapped_column(sa.Date)
+    day_start_equity: Mapped[float | None] = mapped_column(sa.Double)
+    baseline_equity: Mapped[float] = mapped_column(sa.Double)  # PnL is measured from it, across runs
+    lease_token: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+
+class FleetHalt(Base):
+    """A halt of all bots, a user's, a namespace's or one bot's, until resumed (who, when and why)."""
+
+    __tablename__ = "fleet_halts"
+    __table_args__ = (
+        sa.CheckConstraint(_in("scope", HALT_SCOPES), name="ck_fleet_halts_scope"),
+        sa.Index("ix_fleet_halts_active", "resumed_at", "scope", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    value: Mapped[str] = mapped_column(sa.String(512), server_default="")
+    flatten: Mapped[bool] = mapped_column(server_default=sa.false())
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_by: Mapped[str] = mapped_column(sa.String(253))
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+    resumed_by: Mapped[str | None] = mapped_column(sa.String(253))
+    resumed_at: Mapped[datetime | None] = mapped_column()
+
+
+class ExposureCap(Base):
+    """Total notional (quote currency) allowed across all bots of a user or of an exchange account."""
+
+    __tablename__ = "exposure_caps"
+    __table_args__ = (
+        sa.CheckConstraint(_in("scope", CAP_SCOPES), name="ck_exposure_caps_scope"),
+        sa.UniqueConstraint("scope", "value", name="uq_exposure_caps_scope_value"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    value: Mapped[str] = mapped_column(sa.String(128))
+    max_notional: Mapped[float] = mapped_column(sa.Double)
+    created_by: Mapped[str] = mapped_column(sa.String(253))
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+
+class InstallationKey(Base):
+    """Keys generated once per installation (the account fingerprint key): never a credential."""
+
+    __tablename__ = "botops_keys"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(128))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from bot_runtime.api.models import RiskSpec
@@ -47,6 +47,10 @@ class Snapshot:
     live: bool
     halted: bool
     halt_reason: str | None
+    entry_time: datetime | None = None
+    high_since_entry: float = 0.0
+    day: date | None = None
+    day_start_equity: float = 0.0
 
 
 class StrategyHooks:
@@ -74,7 +78,15 @@ class StrategyHooks:
     def on_halt(self, reason: str) -> None:
         pass
 
-    def restored_position(self) -> RestoredPosition | None:
+    def on_start(self, strategy: BotStrategy) -> None:
+        """Restore what a previous runtime left (position, cash, counters) before the first bar."""
+
+    def trading_halted(self) -> str | None:
+        """Why orders may not be placed now (a fleet halt, an onStart halt), or None."""
+        return None
+
+    def flatten_requested(self) -> str | None:
+        """Why the position must be closed now (fleet halt --flatten, onStart flatten), or None."""
         return None
 
 
@@ -85,6 +97,7 @@ class RestoredPosition:
     size: float
     entry_price: float
     entry_time: datetime | None = None
+    high_since_entry: float = 0.0
 
 
 @dataclass
@@ -156,10 +169,19 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         raise NotImplementedError
 
     def start(self) -> None:
-        restored = self.hooks.restored_position()
-        if restored is not None and restored.size:
-            self.entry_time = restored.entry_time
-            self.high_since_entry = restored.entry_price
+        self.hooks.on_start(self)
+
+    def restore(self, position: RestoredPosition, realized_pnl: float = 0.0, day: date | None = None,
+                day_start_equity: float | None = None) -> None:
+        """Adopt a position (the broker already holds it) and the counters a previous runtime left."""
+        if position.size:
+            when = position.entry_time
+            # bar times are naive UTC (research §1.5); the database gives aware ones
+            self.entry_time = when.astimezone(UTC).replace(tzinfo=None) if when and when.tzinfo else when
+            self.high_since_entry = max(position.high_since_entry, position.entry_price)
+        self.realized_pnl = realized_pnl
+        if day is not None and day_start_equity is not None:
+            self.daily_loss.day, self.daily_loss.day_start_equity = day, day_start_equity
 
     def notify_data(self, data: Any, status: int, *args: Any, **kwargs: Any) -> None:
         self.live = status == data.LIVE
@@ -192,7 +214,12 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
             self._announced_halt = halted
             self.hooks.on_halt(halted)
         self.hooks.on_bar(self.snapshot())
-        if self.live and not self.pending:
+        if not self.live or self.pending:
+            return
+        flatten = self.hooks.flatten_requested()
+        if flatten and self.position.size > 0:
+            self.exit_long(f"flatten: {flatten}")
+        elif not self.hooks.trading_halted():
             self.decide()
 
     # ------------------------------------------------------------------------------ helpers
@@ -214,6 +241,10 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
             live=self.live,
             halted=self.daily_loss.halted_reason is not None,
             halt_reason=self.daily_loss.halted_reason,
+            entry_time=self.entry_time,
+            high_since_entry=self.high_since_entry,
+            day=self.daily_loss.day,
+            day_start_equity=self.daily_loss.day_start_equity,
         )
 
     def position_view(self) -> PositionView:

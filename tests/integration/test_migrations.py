@@ -20,7 +20,8 @@ from botops_dev.postgres import PostgresServer, libpq_url, scratch_database
 
 pytestmark = pytest.mark.db
 
-TABLES = {"trading_bots", "bot_runs", "bot_orders", "bot_trades", "bot_performance", "bot_events"}
+TABLES = {"trading_bots", "bot_runs", "bot_orders", "bot_trades", "bot_performance", "bot_events", "bot_state",
+          "fleet_halts", "exposure_caps", "botops_keys"}
 
 
 @pytest.fixture

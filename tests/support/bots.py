@@ -53,11 +53,11 @@ class Bot:
     """A TradingBot resource, its trading_bots row and its RBAC, created like the operator does."""
 
     def __init__(self, plane: ControlPlane, api: client.ApiClient, repo: BotRepository, namespace: str, name: str,
-                 spec: dict[str, Any], tmp_path: Path) -> None:
+                 spec: dict[str, Any], tmp_path: Path, user_id: int | None = None) -> None:
         self.plane, self.api, self.repo, self.namespace, self.name = plane, api, repo, namespace, name
         parsed = TradingBotSpec.model_validate(spec)
-        self.bot_id = repo.upsert_kubernetes_bot(namespace, name, parsed, user_id=None)
-        labels = bot_labels(name, self.bot_id, c.SOURCE_KUBERNETES)
+        self.bot_id = repo.upsert_kubernetes_bot(namespace, name, parsed, user_id=user_id)
+        labels = bot_labels(name, self.bot_id, c.SOURCE_KUBERNETES, user_id)
         objects = client.CustomObjectsApi(api)
         self.body = objects.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, {
             "apiVersion": c.API_VERSION, "kind": c.KIND,
@@ -86,6 +86,10 @@ class Bot:
 
     def runtime_status(self) -> dict[str, Any]:
         return dict((self.resource().get("status") or {}).get("runtime") or {})
+
+    def patch_spec(self, changes: dict[str, Any]) -> None:
+        client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"spec": changes})
 
 
 class RuntimeProcess:

@@ -61,6 +61,10 @@ def specs(draw: st.DrawFn) -> TradingBotSpec:
                            "initial_delay_seconds": draw(st.floats(0, 3600)),
                            "factor": draw(st.floats(1, 10)), "max_delay_seconds": draw(st.floats(1, 86400))},
         "suspended": draw(st.booleans()),
+        "on_start": draw(st.sampled_from(["adopt", "flatten", "halt"])),
+        "rollout": {"strategy": draw(st.sampled_from(["immediate", "whenFlat"])),
+                    "max_wait_seconds": draw(st.integers(0, 86400))},
+        "allow_shared_account": draw(st.booleans()),
         "notifications": draw(optional(st.fixed_dictionaries({
             "secret_ref": st.fixed_dictionaries({"name": secret_names}, optional={"key": names}),
             "events": optional(st.lists(st.sampled_from(NOTIFICATION_EVENTS), max_size=3, unique=True)),

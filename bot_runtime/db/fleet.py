@@ -1,0 +1,216 @@
+"""Fleet safety in the database: halts, exposure caps, exchange-account fingerprints, saved trading
+state, and the one check every order passes (lease + halts + caps, in one round trip).
+
+Halts and caps live in PostgreSQL, so they hold whatever happens to pods or to the operator, and a
+halt reaches runtimes at once through NOTIFY (the trigger on fleet_halts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from bot_runtime.db.repository import BotRepository, Lease
+from bot_runtime.db.schema import BotState, ExposureCap, FleetHalt, InstallationKey, TradingBot
+
+FINGERPRINT_KEY = "account_fingerprint"
+
+
+@dataclass(frozen=True)
+class BotRef:
+    """Who a bot is, for halts and caps: its row, user, namespace and name."""
+
+    bot_id: int
+    user_id: int | None
+    namespace: str
+    name: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Halt:
+    id: int
+    scope: str
+    value: str
+    flatten: bool
+    reason: str
+    created_by: str
+    created_at: datetime
+
+    def describe(self) -> str:
+        where = "all bots" if self.scope == "all" else f"{self.scope} {self.value}"
+        return f"halted by {self.created_by} at {self.created_at:%Y-%m-%d %H:%M:%S}Z ({where}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class SavedState:
+    cash: float
+    position: float
+    entry_price: float
+    entry_time: datetime | None
+    high_since_entry: float
+    realized_pnl: float
+    day: date | None
+    day_start_equity: float | None
+    baseline_equity: float
+
+
+def fingerprint(key: str, exchange: str, api_key: str) -> str:
+    """A keyed fingerprint of an exchange account: comparable, never reversible to the API key."""
+    return hmac.new(key.encode(), f"{exchange}:{api_key}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _halt(row: FleetHalt) -> Halt:
+    return Halt(row.id, row.scope, row.value, row.flatten, row.reason, row.created_by, row.created_at)
+
+
+def _applies_to(bot: BotRef) -> Any:
+    return sa.or_(
+        FleetHalt.scope == "all",
+        sa.and_(FleetHalt.scope == "user", FleetHalt.value == str(bot.user_id)),
+        sa.and_(FleetHalt.scope == "namespace", FleetHalt.value == bot.namespace),
+        sa.and_(FleetHalt.scope == "bot", FleetHalt.value == bot.ref),
+    )
+
+
+class FleetControls:
+    def __init__(self, repo: BotRepository) -> None:
+        self.repo = repo
+
+    # ------------------------------------------------------------------------------------ halts
+
+    def halt(self, scope: str, value: str, reason: str, by: str, flatten: bool = False) -> int:
+        with self.repo.session() as s:
+            row = FleetHalt(scope=scope, value=value, reason=reason, created_by=by, flatten=flatten)
+            s.add(row)
+            s.flush()
+            return int(row.id)
+
+    def resume(self, scope: str, value: str, by: str) -> int:
+        with self.repo.session() as s:
+            result = s.execute(sa.update(FleetHalt)
+                               .where(FleetHalt.scope == scope, FleetHalt.value == value,
+                                      FleetHalt.resumed_at.is_(None))
+                               .values(resumed_at=sa.func.now(), resumed_by=by))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def active_halts(self, bot: BotRef | None = None) -> list[Halt]:
+        query = sa.select(FleetHalt).where(FleetHalt.resumed_at.is_(None)).order_by(FleetHalt.id)
+        if bot is not None:
+            query = query.where(_applies_to(bot))
+        with self.repo.session() as s:
+            return [_halt(r) for r in s.scalars(query)]
+
+    # ------------------------------------------------------------------------------------- caps
+
+    def set_cap(self, scope: str, value: str, max_notional: float, by: str) -> None:
+        stmt = pg_insert(ExposureCap).values(scope=scope, value=value, max_notional=max_notional, created_by=by)
+        stmt = stmt.on_conflict_do_update(constraint="uq_exposure_caps_scope_value",
+                                          set_={"max_notional": max_notional, "created_by": by})
+        with self.repo.session() as s:
+            s.execute(stmt)
+
+    def remove_cap(self, scope: str, value: str) -> int:
+        with self.repo.session() as s:
+            result = s.execute(sa.delete(ExposureCap).where(ExposureCap.scope == scope, ExposureCap.value == value))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def caps(self) -> list[ExposureCap]:
+        with self.repo.session() as s:
+            return list(s.scalars(sa.select(ExposureCap).order_by(ExposureCap.scope, ExposureCap.value)))
+
+    # --------------------------------------------------------------------------------- accounts
+
+    def fingerprint_key(self) -> str:
+        with self.repo.session() as s:
+            key = s.scalar(sa.select(InstallationKey.value).where(InstallationKey.name == FINGERPRINT_KEY))
+        if key is None:
+            raise RuntimeError("no account fingerprint key: run 'bot-operator db upgrade'")
+        return str(key)
+
+    def claim_account(self, bot_id: int, account: str, symbol: str, allow_shared: bool) -> str | None:
+        """Record that this bot trades `symbol` on `account`; return why it may not (naming the
+        other bot), or None. Both bots must allow sharing for two to trade one market of one account."""
+        with self.repo.session() as s:
+            s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"account:{account}"})
+            others = s.execute(
+                sa.select(TradingBot.id, TradingBot.name, TradingBot.external_ref, TradingBot.runtime_config)
+                .where(TradingBot.account_fingerprint == account, TradingBot.symbol == symbol,
+                       TradingBot.mode == "live", TradingBot.enabled.is_(True), TradingBot.status != "stopped",
+                       TradingBot.id != bot_id)
+            ).all()
+            for other_id, name, ref, runtime_config in others:
+                if allow_shared and (runtime_config or {}).get("allow_shared_account"):
+                    continue
+                who = ref or f"trading_bots row {other_id} ({name})"
+                return (f"spec.broker.credentialsSecretRef: this exchange account already trades {symbol} through "
+                        f"bot {who}; one account trades one symbol through one bot unless both set "
+                        "spec.allowSharedAccount: true")
+            s.execute(sa.update(TradingBot).where(TradingBot.id == bot_id).values(account_fingerprint=account))
+        return None
+
+    def release_account(self, bot_id: int) -> None:
+        with self.repo.session() as s:
+            s.execute(sa.update(TradingBot).where(TradingBot.id == bot_id).values(account_fingerprint=None))
+
+    # ------------------------------------------------------------------------------ order check
+
+    def check_order(self, lease: Lease, bot: BotRef, account: str | None, notional_after: float,
+                    increases_exposure: bool) -> tuple[bool, list[Halt], str | None]:
+        """One round trip before an order: (lease held, active halts, cap refusal or None)."""
+        with self.repo.session() as s:
+            held = s.execute(sa.select(TradingBot.id).where(
+                TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
+                TradingBot.lease_token == lease.token, TradingBot.lease_expires_at > sa.func.now())).first()
+            halts = [_halt(r) for r in s.scalars(
+                sa.select(FleetHalt).where(FleetHalt.resumed_at.is_(None), _applies_to(bot)))]
+            refusal = None
+            if increases_exposure:
+                refusal = self._cap_refusal(s, bot, account, notional_after)
+        return held is not None, halts, refusal
+
+    def _cap_refusal(self, s: Any, bot: BotRef, account: str | None, notional_after: float) -> str | None:
+        scopes = [("user", str(bot.user_id), TradingBot.user_id == bot.user_id)] if bot.user_id is not None else []
+        if account:
+            scopes.append(("account", account, TradingBot.account_fingerprint == account))
+        for scope, value, members in scopes:
+            cap = s.scalar(sa.select(ExposureCap.max_notional).where(ExposureCap.scope == scope,
+                                                                     ExposureCap.value == value))
+            if cap is None:
+                continue
+            others = float(s.scalar(sa.select(sa.func.coalesce(sa.func.sum(
+                sa.func.greatest(sa.func.coalesce(TradingBot.equity, 0) - sa.func.coalesce(TradingBot.cash, 0), 0)),
+                0)).where(members, TradingBot.id != bot.bot_id)) or 0.0)
+            if others + notional_after > cap:
+                label = f"user {value}" if scope == "user" else "this exchange account"
+                return (f"exposure cap of {label}: {others:.2f} held by its other bots + {notional_after:.2f} "
+                        f"after this order > {cap:.2f}")
+        return None
+
+    # ---------------------------------------------------------------------------- trading state
+
+    def save_state(self, bot_id: int, lease_token: int, state: SavedState) -> None:
+        values = {**state.__dict__, "lease_token": lease_token}
+        stmt = pg_insert(BotState).values(bot_id=bot_id, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=[BotState.bot_id],
+                                          set_={**values, "updated_at": sa.func.now()},
+                                          where=BotState.lease_token <= lease_token)  # fenced: never older
+        with self.repo.session() as s:
+            s.execute(stmt)
+
+    def load_state(self, bot_id: int) -> SavedState | None:
+        with self.repo.session() as s:
+            row = s.get(BotState, bot_id)
+        if row is None:
+            return None
+        return SavedState(row.cash, row.position, row.entry_price, row.entry_time, row.high_since_entry,
+                          row.realized_pnl, row.day, row.day_start_equity, row.baseline_equity)
