@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import Counter
 
@@ -18,14 +17,6 @@ log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-
-
-def api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return config.new_client_from_config(config_file=kubeconfig)
-    cfg = client.Configuration()
-    config.load_incluster_config(client_configuration=cfg)
-    return client.ApiClient(cfg)
 
 
 class Cluster:

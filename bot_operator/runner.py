@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
-from bot_operator.kube import Cluster, api_client
+from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
 from bot_operator.notify import OperatorNotifications
@@ -29,6 +29,7 @@ from bot_runtime.db import migrate
 from bot_runtime.db.engine import create_engine
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.health import HealthServer
+from bot_runtime.kube import api_client
 
 log = logging.getLogger("bot_operator")
 

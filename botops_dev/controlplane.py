@@ -58,6 +58,20 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def terminate_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the process group, wait `grace` seconds, then SIGKILL it."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -153,16 +167,8 @@ class ControlPlane:
 
     def _stop_process(self, name: str, grace: float = 10.0) -> None:
         proc = self._procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            terminate_group(proc, grace)
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log_file = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from botops_dev.controlplane import free_port, terminate_group
+
 log = logging.getLogger("localnode")
 
 NODE_LABEL = "botops.io/local-node"
@@ -44,12 +45,6 @@ NODE_LABEL = "botops.io/local-node"
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -357,16 +352,9 @@ class LocalNode:
 
     def _stop_process(self, entry: PodProcess, grace: float) -> None:
         proc = entry.proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        terminate_group(proc, grace)
         entry.exit_code = proc.returncode
 
     def shutdown(self) -> None:

@@ -158,6 +158,8 @@ CASES: list[Case] = [
     Case("restart-cap-below-first-delay", "semantic",
          {"restartPolicy": {"initialDelaySeconds": 120, "maxDelaySeconds": 60}},
          ["spec.restartPolicy.maxDelaySeconds", "below initialDelaySeconds"]),
+    Case("memory-limit-words", "semantic", {"runtime": {"resources": {"limits": {"memory": "lots"}}}},
+         ["spec.runtime.resources.limits.memory", "should match pattern", "'lots'"]),
     Case("strategy-param-typo", "semantic", {"strategy": {"params": {"entry_logik": "sma_crossover"}}},
          ["spec.strategy.params.entry_logik", "unknown parameter; allowed: entry_logic, exit_logic"]),
     Case("rsi-levels-inverted", "semantic",

@@ -206,7 +206,7 @@ def decide(o: Observation) -> Decision:
             ready = (True, "Trading", message)
         else:
             phase = "Starting"
-            waiting = ("the runtime's first heartbeat" if healthy[0] != True  # noqa: E712
+            waiting = ("the runtime's first heartbeat" if healthy[0] is not True
                        else "the pod to be ready" if not pod.ready
                        else "the live feed" if o.feed_state != "LIVE" else "the runtime of this generation")
             message = f"waiting for {waiting}"

@@ -130,9 +130,8 @@ class RiskSpec(Model):
     )
 
 
-QuantityValue = Annotated[
-    str | int, Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY})
-]
+# A Kubernetes quantity: 2, "500m", "256Mi" (int-or-string in the CRD; the pattern is checked here).
+QuantityValue = Annotated[str, Field(pattern=QUANTITY)] | int
 
 
 class ResourceRequirements(Model):

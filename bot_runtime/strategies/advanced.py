@@ -80,12 +80,8 @@ class AdvancedStrategyFramework(BotStrategy):
     def decide(self) -> None:
         score = self.score()
         if self.position.size > 0:
-            view = self.position_view()
-            for logic in self.exits:
-                reason = logic.exit_reason(view)
-                if reason:
-                    self.exit_long(f"{logic.name}: {reason}")
-                    return
+            if self.apply_exits(self.exits):
+                return
             if score <= -self.cfg.threshold:
                 self.exit_long(f"score {score:.2f} <= -{self.cfg.threshold:g}")
             return

@@ -258,6 +258,16 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
             entry_time=self.entry_time,
         )
 
+    def apply_exits(self, exits: list[Any]) -> bool:
+        """Ask each exit logic about the open position; close it on the first reason. True if closing."""
+        view = self.position_view()
+        for logic in exits:
+            reason = logic.exit_reason(view)
+            if reason:
+                self.exit_long(f"{logic.name}: {reason}")
+                return True
+        return False
+
     def enter_long(self, size: float, reason: str) -> Any:
         price = float(self.data.close[0])
         if self.risk.max_position_size is not None:

@@ -87,12 +87,8 @@ class CustomStrategy(BotStrategy):
 
     def decide(self) -> None:
         if self.position.size > 0:
-            view = self.position_view()
-            for logic in self.exits:
-                reason = logic.exit_reason(view)
-                if reason:
-                    self.exit_long(f"{logic.name}: {reason}")
-                    return
+            if self.apply_exits(self.exits):
+                return
             if self.cfg.exit_on_opposite_signal and self.entry.signal() < 0:
                 self.exit_long(f"{self.entry.name}: bearish signal")
             return
