@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -125,3 +126,28 @@ def test_kubernetes_bot_upsert_is_stable(repository: BotRepository) -> None:
         row = s.execute(sa.select(TradingBot).where(TradingBot.id == first)).scalar_one()
         assert (row.source, row.external_ref, row.description, row.user_id) == (
             "kubernetes", "ns1/gitops-bot", "changed", 5)
+
+
+def test_example_rows_are_valid_bots(postgres_server: Any) -> None:
+    """examples/trading_bots.sql, as a user would run it, gives rows the operator will load."""
+    from pathlib import Path
+
+    from bot_runtime.db import migrate
+    from bot_runtime.db.engine import create_engine
+    from botops_dev.postgres import scratch_database
+
+    sql = (Path(__file__).resolve().parents[2] / "examples" / "trading_bots.sql").read_text()
+    with scratch_database(postgres_server, "tbo_examples") as url:
+        migrate.upgrade(url)
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(sql)
+            repo = BotRepository(engine)
+            rows = repo.get_enabled_bots()
+            assert len(rows) == 3
+            for row in rows:
+                spec, result = repo.validate_bot_configuration(row)
+                assert spec is not None, (row.name, result.errors)
+        finally:
+            engine.dispose()
