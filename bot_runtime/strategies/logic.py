@@ -23,8 +23,8 @@ class PositionView:
     entry_time: datetime | None = None
 
 
-class EntryLogic:
-    """Decides when to enter. `signal()` is an event on this bar (a cross), `bias()` a state."""
+class _Logic:
+    """What entry and exit logics share: a registered name, a parameter model, the bound strategy."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -34,6 +34,10 @@ class EntryLogic:
         self.strategy = strategy
         self.data = data
         self.p: Any = params
+
+
+class EntryLogic(_Logic):
+    """Decides when to enter. `signal()` is an event on this bar (a cross), `bias()` a state."""
 
     @classmethod
     def lookback(cls, params: ParamsModel) -> int:
@@ -48,17 +52,8 @@ class EntryLogic:
         raise NotImplementedError
 
 
-class ExitLogic:
+class ExitLogic(_Logic):
     """Decides when to leave an open long position; returns the reason or None."""
-
-    name: ClassVar[str]
-    description: ClassVar[str]
-    Params: ClassVar[type[ParamsModel]]
-
-    def __init__(self, strategy: Any, data: Any, params: ParamsModel) -> None:
-        self.strategy = strategy
-        self.data = data
-        self.p: Any = params
 
     @classmethod
     def lookback(cls, params: ParamsModel) -> int:
