@@ -17,7 +17,14 @@ from bot_operator.kube import Cluster
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api.models import TradingBotSpec
 from bot_runtime.db.repository import BotRepository
-from bot_runtime.notifications import NotificationConfigError, Notifier, Settings, parse_urls, settings_from_spec
+from bot_runtime.notifications import (
+    NotificationConfigError,
+    NotificationMetrics,
+    Notifier,
+    Settings,
+    parse_urls,
+    settings_from_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +37,8 @@ PHASE_NEWS = {  # phase reached -> (event type, severity, title)
 class OperatorNotifications:
     def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
                  registry: CollectorRegistry) -> None:
-        self.settings, self.cluster, self.repo, self.registry = settings, cluster, repo, registry
+        self.settings, self.cluster, self.repo = settings, cluster, repo
+        self.metrics = NotificationMetrics(registry)
         self._notifiers: dict[tuple[str, str], tuple[str, Notifier]] = {}
         self._checked: dict[tuple[str, str], tuple[int, float]] = {}
         self._problems: dict[tuple[str, str], str] = {}
@@ -99,7 +107,7 @@ class OperatorNotifications:
 
         symbol = spec.market.symbol if spec is not None else ""
         notifier = Notifier(urls, subject=f"{meta['namespace']}/{meta['name']} {symbol}".strip(), settings=settings,
-                            recorder=record, registry=self.registry)
+                            recorder=record, metrics=self.metrics)
         self._notifiers[key] = (fingerprint, notifier)
         return notifier
 

@@ -95,9 +95,10 @@ class Reconciler:
             self.notifications.forget(namespace, name)
         raw = labels.get(c.LABEL_BOT_ID, "")
         row = self.repo.get_bot(int(raw)) if raw.isdigit() else self.repo.get_bot_by_ref(namespace, name)
-        if row is not None:
-            self.fleet.release_account(row.id)
-        if row is not None and self.repo.mark_stopped([row.id], "TradingBot deleted"):
+        if row is None:
+            return
+        self.fleet.release_account(row.id)
+        if self.repo.mark_stopped([row.id], "TradingBot deleted"):
             log.info("TradingBot %s/%s deleted: trading_bots row %s marked stopped", namespace, name, row.id)
 
     # ----------------------------------------------------------------------------------- steps

@@ -37,7 +37,13 @@ from bot_runtime.health import HealthServer, RuntimeMetrics
 from bot_runtime.journal import DB_ERRORS, Journal
 from bot_runtime.kube import BotResource, api_client
 from bot_runtime.lease import LeaseGuard
-from bot_runtime.notifications import NotificationConfigError, Notifier, parse_urls, settings_from_spec
+from bot_runtime.notifications import (
+    NotificationConfigError,
+    NotificationMetrics,
+    Notifier,
+    parse_urls,
+    settings_from_spec,
+)
 from bot_runtime.reconcile import reconcile_live_start
 from bot_runtime.settings import RuntimeSettings
 from bot_runtime.status import PatchCadence, build_runtime_status
@@ -173,7 +179,6 @@ class StrategyInstance:
         s = self.settings
         self.resource = BotResource(api_client(s.kubeconfig), s.namespace, s.bot_name)
         body = self.resource.read()
-        self.uid = body["metadata"].get("uid")
         self.generation = body["metadata"].get("generation")
         spec, result = validate_spec(body.get("spec") or {})
         for warning in result.warnings:
@@ -244,7 +249,7 @@ class StrategyInstance:
             urls, subject=f"{self.settings.namespace}/{self.settings.bot_name} {self.spec.market.symbol}",
             settings=settings_from_spec(spec, digest_seconds=self.settings.notify_digest_seconds,
                                         retry_delays=delays),
-            recorder=self._record_notification, registry=self.metrics.registry)
+            recorder=self._record_notification, metrics=NotificationMetrics(self.metrics.registry))
         log.info("notifications to %s", ", ".join(str(t) for t in targets))
 
     def _record_notification(self, event: str, service: str, target: str, ok: bool) -> None:

@@ -1,12 +1,10 @@
-"""The runtime's view of the cluster: read its own TradingBot, merge-patch `status.runtime`, post
-Events. In a pod it uses the ServiceAccount; outside one, a kubeconfig (KUBECONFIG or --kubeconfig)."""
+"""The runtime's view of the cluster: read its own TradingBot and merge-patch `status.runtime`.
+In a pod it uses the ServiceAccount; outside one, a kubeconfig (KUBECONFIG or --kubeconfig)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
@@ -25,12 +23,11 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
 
 
 class BotResource:
-    """One TradingBot, as its runtime is allowed to see and touch it (get, patch status, events)."""
+    """One TradingBot, as its runtime is allowed to see and touch it (get, patch status)."""
 
     def __init__(self, api: client.ApiClient, namespace: str, name: str, request_timeout: float = 10.0) -> None:
         self.api, self.namespace, self.name = api, namespace, name
         self.objects = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
         self.timeout = request_timeout
 
     def read(self) -> dict[str, Any]:
@@ -43,14 +40,3 @@ class BotResource:
         self.objects.patch_namespaced_custom_object_status(
             c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"status": {"runtime": runtime}},
             _content_type="application/merge-patch+json", _request_timeout=self.timeout)
-
-    def event(self, reason: str, message: str, type: str = "Normal", uid: str | None = None) -> None:
-        now = datetime.now(UTC)
-        self.core.create_namespaced_event(self.namespace, client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{self.name}."),
-            involved_object=client.V1ObjectReference(api_version=c.API_VERSION, kind=c.KIND, name=self.name,
-                                                     namespace=self.namespace, uid=uid),
-            reason=reason, message=message[:1024], type=type, first_timestamp=now, last_timestamp=now, count=1,
-            source=client.V1EventSource(component="bot-runtime", host=socket.gethostname()),
-            reporting_component="botops.io/bot-runtime", reporting_instance=socket.gethostname(),
-        ), _request_timeout=self.timeout)

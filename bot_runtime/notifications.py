@@ -153,7 +153,7 @@ class Notifier:
     """Sends messages about one bot (or one operator) to its apprise targets."""
 
     def __init__(self, urls: list[str], *, subject: str, settings: Settings | None = None,
-                 recorder: Recorder | None = None, registry: CollectorRegistry | None = None,
+                 recorder: Recorder | None = None, metrics: NotificationMetrics | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.subject = subject  # "namespace/bot SYMBOL"
         self.settings = settings or Settings()
@@ -170,10 +170,8 @@ class Notifier:
         self._digest: _Digest | None = None
         self._idle = threading.Event()
         self._idle.set()
-        registry = registry or CollectorRegistry()
-        self.sent = _counter(registry, "botops_notifications_sent", "Notifications delivered")
-        self.failed = _counter(registry, "botops_notifications_failed", "Notifications given up after retries")
-        self.dropped = _counter(registry, "botops_notifications_dropped", "Notifications dropped: queue full")
+        metrics = metrics or NotificationMetrics(CollectorRegistry())
+        self.sent, self.failed, self.dropped = metrics.sent, metrics.failed, metrics.dropped
         self._worker = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._stopping = False
         if self.targets:
@@ -303,9 +301,15 @@ class Notifier:
                     log.warning("could not record the notification: %s", type(exc).__name__)
 
 
-def _counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
-    existing = getattr(registry, "_names_to_collectors", {}).get(f"{name}_total")
-    return existing if existing is not None else Counter(name, doc, ["event"], registry=registry)
+class NotificationMetrics:
+    """The counters of a process's notifiers (one set per registry, shared by all its notifiers)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter("botops_notifications_sent", "Notifications delivered", ["event"], registry=registry)
+        self.failed = Counter("botops_notifications_failed", "Notifications given up after retries", ["event"],
+                              registry=registry)
+        self.dropped = Counter("botops_notifications_dropped", "Notifications dropped: queue full", ["event"],
+                               registry=registry)
 
 
 def settings_from_spec(spec: Any, **overrides: Any) -> Settings:

@@ -270,10 +270,6 @@ class ControlPlane:
         self._wait("kube-controller-manager", proc, timeout,
                    lambda: self._http_ok(f"https://127.0.0.1:{port}/healthz", insecure))
 
-    def restart_controllers(self) -> None:
-        self._stop_process("kube-controller-manager")
-        self.start_controllers()
-
     def _wait(self, name: str, proc: subprocess.Popen[bytes], timeout: float, ready: Any) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -28,8 +28,3 @@ def set_condition(conditions: list[dict[str, Any]], type: str, status: bool | st
 
 def get_condition(conditions: list[dict[str, Any]] | None, type: str) -> dict[str, Any] | None:
     return next((c for c in conditions or [] if c.get("type") == type), None)
-
-
-def is_true(conditions: list[dict[str, Any]] | None, type: str) -> bool:
-    condition = get_condition(conditions, type)
-    return condition is not None and condition.get("status") == "True"

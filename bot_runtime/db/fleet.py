@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from bot_runtime.db.repository import BotRepository, Lease
+from bot_runtime.db.repository import BotRepository, Lease, held_by
 from bot_runtime.db.schema import BotState, ExposureCap, FleetHalt, InstallationKey, TradingBot
 
 FINGERPRINT_KEY = "account_fingerprint"
@@ -155,7 +155,9 @@ class FleetControls:
                 return (f"spec.broker.credentialsSecretRef: this exchange account already trades {symbol} through "
                         f"bot {who}; one account trades one symbol through one bot unless both set "
                         "spec.allowSharedAccount: true")
-            s.execute(sa.update(TradingBot).where(TradingBot.id == bot_id).values(account_fingerprint=account))
+            s.execute(sa.update(TradingBot)  # written once, not at every periodic reconcile
+                      .where(TradingBot.id == bot_id, TradingBot.account_fingerprint.is_distinct_from(account))
+                      .values(account_fingerprint=account))
         return None
 
     def release_account(self, bot_id: int) -> None:
@@ -168,9 +170,7 @@ class FleetControls:
                     increases_exposure: bool) -> tuple[bool, list[Halt], str | None]:
         """One round trip before an order: (lease held, active halts, cap refusal or None)."""
         with self.repo.session() as s:
-            held = s.execute(sa.select(TradingBot.id).where(
-                TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
-                TradingBot.lease_token == lease.token, TradingBot.lease_expires_at > sa.func.now())).first()
+            held = s.execute(sa.select(TradingBot.id).where(*held_by(lease, unexpired=True))).first()
             halts = [_halt(r) for r in s.scalars(
                 sa.select(FleetHalt).where(FleetHalt.resumed_at.is_(None), _applies_to(bot)))]
             refusal = None

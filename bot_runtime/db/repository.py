@@ -45,6 +45,13 @@ class Lease:
     token: int
 
 
+def held_by(lease: Lease, unexpired: bool = False) -> tuple[Any, ...]:
+    """The row condition: this bot, this holder, this fencing token (and, if asked, not yet expired)."""
+    clause = (TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
+              TradingBot.lease_token == lease.token)
+    return (*clause, TradingBot.lease_expires_at > sa.func.now()) if unexpired else clause
+
+
 @dataclass(frozen=True)
 class TradeRecord:
     client_order_id: str
@@ -164,8 +171,7 @@ class BotRepository:
         with self.session() as s:
             now = s.execute(
                 sa.update(TradingBot)
-                .where(TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
-                       TradingBot.lease_token == lease.token)
+                .where(*held_by(lease))
                 .values(status=status, last_heartbeat=sa.func.now(), updated_at=sa.func.now(), **metrics)
                 .returning(TradingBot.last_heartbeat)
             ).scalar_one_or_none()
@@ -197,8 +203,7 @@ class BotRepository:
         with self.session() as s:
             row = s.execute(
                 sa.update(TradingBot)
-                .where(TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
-                       TradingBot.lease_token == lease.token, TradingBot.lease_expires_at > sa.func.now())
+                .where(*held_by(lease, unexpired=True))
                 .values(lease_expires_at=sa.func.now() + ttl)
                 .returning(TradingBot.id)
             ).first()
@@ -208,8 +213,7 @@ class BotRepository:
         with self.session() as s:
             s.execute(
                 sa.update(TradingBot)
-                .where(TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
-                       TradingBot.lease_token == lease.token)
+                .where(*held_by(lease))
                 .values(lease_holder=None, lease_expires_at=None)
             )
 
@@ -229,10 +233,7 @@ class BotRepository:
         """The fencing check made before every order."""
         with self.session() as s:
             return s.execute(
-                sa.select(TradingBot.id).where(
-                    TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
-                    TradingBot.lease_token == lease.token, TradingBot.lease_expires_at > sa.func.now(),
-                )
+                sa.select(TradingBot.id).where(*held_by(lease, unexpired=True))
             ).first() is not None
 
     def lease_holder(self, bot_id: int) -> tuple[str | None, datetime | None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from bot_runtime.notifications import NotificationConfigError, Notifier, Settings, parse_urls
 from tests.support.receiver import Receiver
@@ -11,14 +10,12 @@ from tests.support.receiver import Receiver
 
 def notifier(receiver: Receiver, recorded: list[tuple[str, str, bool]] | None = None, **settings: object) -> Notifier:
     options = {"digest_seconds": 0.5, "retry_delays": (0.2, 0.2), **settings}
-    registry = CollectorRegistry()
-
     def record(event: str, service: str, target: str, ok: bool) -> None:
         if recorded is not None:
             recorded.append((event, service, ok))
 
     return Notifier([receiver.url()], subject="trading/sma BTC/USDT", settings=Settings(**options),  # type: ignore
-                    recorder=record, registry=registry)
+                    recorder=record)
 
 
 def test_a_burst_of_fills_becomes_one_digest(receiver: Receiver) -> None:
