@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help run install assets test lint fmt crds bench-runtime bench-operator clean \
+.PHONY: help run install assets test unit lint fmt crds bench-runtime bench-operator clean \
         kind-up image kind-load deploy e2e-kind kind-down
 
 help:
@@ -32,12 +32,18 @@ test: $(INSTALLED) ## run every test against a real control plane and PostgreSQL
 	@assets=$$(hack/test-assets.sh) && \
 	  KUBEBUILDER_ASSETS="$$assets" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(INSTALLED) ## ruff and mypy
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+unit: $(INSTALLED) ## the pure tests only (tests/unit): seconds, no control plane, no database
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-fmt: $(INSTALLED)
+lint: $(INSTALLED) ## ruff (lint and format), mypy, the import layers (import-linter)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(INSTALLED) ## fix what ruff can and format the code
 	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 crds: $(INSTALLED) ## regenerate crds/ and the chart's copy from the pydantic models
 	$(BIN)/python hack/gen-crds.py

@@ -25,7 +25,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
 @kopf.on.update(c.GROUP, c.VERSION, c.PLURAL)
 def bot_changed(*, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    memo.reconciler.reconcile({"metadata": {"namespace": namespace, "name": name}}, fresh=True)
+    memo.reconciler.reconcile_named(namespace, name)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)

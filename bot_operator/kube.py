@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import Counter
 
 from bot_runtime.api import constants as c
+from bot_runtime.api.models import TradingBot
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,10 @@ class Cluster:
                                                              label_selector=label_selector or "")
         return list(result.get("items", []))
 
-    def get_bot(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def get_bot(self, namespace: str, name: str) -> TradingBot | None:
         try:
-            return dict(self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name))
+            return TradingBot.from_resource(
+                self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -165,21 +167,20 @@ class Cluster:
 
     # ----------------------------------------------------------------------------------- events
 
-    def event(self, bot: dict[str, Any], type: str, reason: str, message: str) -> None:
-        meta = bot["metadata"]
+    def event(self, bot: TradingBot, type: str, reason: str, message: str) -> None:
         now = datetime.now(UTC)
         self._wrote("create")
         try:
-            self.core.create_namespaced_event(meta["namespace"], client.CoreV1Event(
-                metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}."),
-                involved_object=client.V1ObjectReference(api_version=c.API_VERSION, kind=c.KIND, name=meta["name"],
-                                                         namespace=meta["namespace"], uid=meta.get("uid")),
+            self.core.create_namespaced_event(bot.namespace, client.CoreV1Event(
+                metadata=client.V1ObjectMeta(generate_name=f"{bot.name}."),
+                involved_object=client.V1ObjectReference(api_version=c.API_VERSION, kind=c.KIND, name=bot.name,
+                                                         namespace=bot.namespace, uid=bot.metadata.uid or None),
                 reason=reason, message=message[:1024], type=type, first_timestamp=now, last_timestamp=now, count=1,
                 source=client.V1EventSource(component="tradingbot-operator", host=socket.gethostname()),
                 reporting_component="botops.io/tradingbot-operator", reporting_instance=socket.gethostname(),
             ))
         except ApiException as exc:  # an event is a courtesy: never fail a reconcile for it
-            log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)
+            log.warning("could not post event %s on %s: %s", reason, bot.ref, exc.reason)
 
 
 def _escape(key: str) -> str:

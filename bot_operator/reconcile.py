@@ -17,21 +17,21 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from bot_operator.alerts import OwnerAlerts
 from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide
 from bot_operator.builders.names import bot_labels, pod_name
 from bot_operator.builders.pod import build_pod, build_runtime_db_secret, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.kube import Cluster
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.notify import OperatorNotifications
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
-from bot_runtime.api.models import RestartPolicy, TradingBotSpec
+from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec, TradingBotStatus
+from bot_runtime.api.rows import spec_to_row
+from bot_runtime.api.validation import validate_spec
 from bot_runtime.db.fleet import FleetControls, fingerprint
-from bot_runtime.db.mapping import spec_to_row
 from bot_runtime.db.repository import BotRepository
-from bot_runtime.db.schema import TradingBot
-from bot_runtime.validation import validate_spec
+from bot_runtime.db.schema import TradingBot as BotRow
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,15 @@ def _user_id(labels: dict[str, str]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def row_differs(row: TradingBot, spec: TradingBotSpec) -> bool:
+def row_differs(row: BotRow, spec: TradingBotSpec) -> bool:
     return any(getattr(row, column) != value for column, value in spec_to_row(spec).items())
 
 
 class Reconciler:
     def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
-                 metrics: OperatorMetrics, notifications: OperatorNotifications | None = None) -> None:
+                 metrics: OperatorMetrics, alerts: OwnerAlerts | None = None) -> None:
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
-        self.notifications = notifications
+        self.alerts = alerts
         self.fleet = FleetControls(repo)
         self._fingerprint_key: str | None = None
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
@@ -63,13 +63,16 @@ class Reconciler:
         with self._locks_guard:
             return self._locks[(namespace, name)]
 
-    def reconcile(self, bot: dict[str, Any], fresh: bool = False) -> dict[str, Any] | None:
+    def reconcile_named(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """Reconcile the bot as the apiserver holds it now (events carry no trustworthy copy)."""
+        return self.reconcile(TradingBot.named(namespace, name), fresh=True)
+
+    def reconcile(self, bot: TradingBot, fresh: bool = False) -> dict[str, Any] | None:
         """Bring one bot's objects and status in line; returns the status written (or None)."""
-        meta = bot["metadata"]
         started = time.monotonic()
-        with self._lock(meta["namespace"], meta["name"]):
-            current = self.cluster.get_bot(meta["namespace"], meta["name"]) if fresh else bot
-            if current is None or current["metadata"].get("deletionTimestamp"):
+        with self._lock(bot.namespace, bot.name):
+            current = self.cluster.get_bot(bot.namespace, bot.name) if fresh else bot
+            if current is None or current.metadata.deletion_timestamp:
                 return None
             try:
                 status = self._reconcile(current)
@@ -86,13 +89,13 @@ class Reconciler:
         """A bot pod changed (started, failed, deleted): reconcile its TradingBot now."""
         owner = next((o for o in owner_references if o.get("kind") == c.KIND), None)
         if owner is not None:
-            self.reconcile({"metadata": {"namespace": namespace, "name": owner["name"]}}, fresh=True)
+            self.reconcile_named(namespace, owner["name"])
 
     def forget(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         """A TradingBot was deleted: its pod goes with it (garbage collector); its row is marked stopped
         and keeps its runs and trades."""
-        if self.notifications is not None:
-            self.notifications.forget(namespace, name)
+        if self.alerts is not None:
+            self.alerts.forget(namespace, name)
         raw = labels.get(c.LABEL_BOT_ID, "")
         row = self.repo.get_bot(int(raw)) if raw.isdigit() else self.repo.get_bot_by_ref(namespace, name)
         if row is None:
@@ -103,12 +106,12 @@ class Reconciler:
 
     # ----------------------------------------------------------------------------------- steps
 
-    def _reconcile(self, bot: dict[str, Any]) -> dict[str, Any]:
-        meta, previous = bot["metadata"], dict(bot.get("status") or {})
-        namespace, name = meta["namespace"], meta["name"]
-        labels = dict(meta.get("labels") or {})
+    def _reconcile(self, bot: TradingBot) -> dict[str, Any]:
+        previous = bot.stored_status()
+        namespace, name = bot.namespace, bot.name
+        labels = dict(bot.metadata.labels)
         source = labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES)
-        spec, result = validate_spec(bot.get("spec") or {})
+        spec, result = validate_spec(bot.spec)
         message = "; ".join(result.errors)
         if result.errors and previous.get("message") != message:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
@@ -133,7 +136,7 @@ class Reconciler:
         row = self.repo.get_bot(bot_id) if bot_id is not None else None
         interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
         decision = decide(Observation(
-            now=datetime.now(UTC), generation=int(meta.get("generation") or 0), valid=spec is not None,
+            now=datetime.now(UTC), generation=bot.metadata.generation, valid=spec is not None,
             validation_message=message, suspended=bool(spec and spec.suspended),
             desired_hash=spec_hash(spec, self.settings) if spec else "",
             pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
@@ -147,21 +150,22 @@ class Reconciler:
             rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
         ))
         pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
-        status = {**decision.status, "pod": pod_name(name) if pod_exists else None, "botId": bot_id}
+        status = {**decision.status, **TradingBotStatus(pod=pod_name(name) if pod_exists else None, bot_id=bot_id)
+                  .model_dump(by_alias=True, include={"pod", "bot_id"})}
         self._report(bot, bot_id, row, previous, status, decision)
         self._tell(bot, spec, bot_id, previous, status, decision)
         return status
 
-    def _tell(self, bot: dict[str, Any], spec: TradingBotSpec | None, bot_id: int | None,
+    def _tell(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None,
               previous: dict[str, Any], status: dict[str, Any], decision: Decision) -> None:
-        if self.notifications is None:
+        if self.alerts is None:
             return
-        self.notifications.check(bot, spec, bot_id)
+        self.alerts.check(bot, spec, bot_id)
         if previous.get("phase") != status["phase"]:
-            self.notifications.phase_changed(bot, spec, bot_id, previous.get("phase"), status["phase"],
+            self.alerts.phase_changed(bot, spec, bot_id, previous.get("phase"), status["phase"],
                                              status["message"])
         if any(reason == "Replacing" for _, reason, _ in decision.events):
-            self.notifications.send(bot, spec, bot_id, "pod_replaced", "Bot pod replaced", [decision.action_reason])
+            self.alerts.send(bot, spec, bot_id, "pod_replaced", "Bot pod replaced", [decision.action_reason])
 
     def _register(self, namespace: str, name: str, source: str, labels: dict[str, str],
                   spec: TradingBotSpec | None) -> tuple[int | None, tuple[bool, str, str]]:
@@ -208,28 +212,27 @@ class Reconciler:
         self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
         self._secrets_ensured.add(namespace)
 
-    def _apply(self, bot: dict[str, Any], spec: TradingBotSpec | None, labels: dict[str, str],
+    def _apply(self, bot: TradingBot, spec: TradingBotSpec | None, labels: dict[str, str],
                decision: Decision, pod_exists: bool, bot_id: int | None) -> bool:
-        meta = bot["metadata"]
+        pod = pod_name(bot.name)
         if decision.action == "create" and spec is not None:
             created = self.cluster.create_pod(build_pod(bot, spec, self.settings, labels))
             if created:
-                log.info("created bot pod %s/%s", meta["namespace"], pod_name(meta["name"]))
+                log.info("created bot pod %s/%s", bot.namespace, pod)
             return True
         if decision.action == "delete":
-            log.info("deleting bot pod %s/%s: %s", meta["namespace"], pod_name(meta["name"]), decision.action_reason)
-            self.cluster.delete_pod(meta["namespace"], pod_name(meta["name"]))
+            log.info("deleting bot pod %s/%s: %s", bot.namespace, pod, decision.action_reason)
+            self.cluster.delete_pod(bot.namespace, pod)
             if decision.runtime_dead and bot_id is not None:
                 # the kubelet saw the runtime exit: its lease is free now, not at expiry
-                self.repo.release_lease_of_pod(bot_id, pod_name(meta["name"]))
+                self.repo.release_lease_of_pod(bot_id, pod)
         return pod_exists
 
-    def _report(self, bot: dict[str, Any], bot_id: int | None, row: TradingBot | None, previous: dict[str, Any],
+    def _report(self, bot: TradingBot, bot_id: int | None, row: BotRow | None, previous: dict[str, Any],
                 status: dict[str, Any], decision: Decision) -> None:
-        meta = bot["metadata"]
         changed = {k: v for k, v in status.items() if previous.get(k) != v}
         if changed:
-            self.cluster.patch_bot_status(meta["namespace"], meta["name"], changed)
+            self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
         for type, reason, message in decision.events:
             self.cluster.event(bot, type, reason, message)
             if bot_id is not None:

@@ -17,19 +17,20 @@ from typing import Any
 import kopf
 
 from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
+from bot_operator.alerts import OwnerAlerts
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.notify import OperatorNotifications
 from bot_operator.reconcile import Reconciler
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import Syncer
 from bot_runtime.api import constants as c
+from bot_runtime.api.models import TradingBot
 from bot_runtime.db import migrate
 from bot_runtime.db.engine import create_engine
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.health import HealthServer
-from bot_runtime.kube import api_client
+from bot_runtime.resource import api_client
 
 log = logging.getLogger("bot_operator")
 
@@ -63,8 +64,8 @@ class Operator:
         engine = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
         self.repo = BotRepository(engine)
         cluster = Cluster(self.api, "reconciler", self.metrics.api_writes)
-        self.notifications = OperatorNotifications(settings, cluster, self.repo, self.metrics.registry)
-        self.reconciler = Reconciler(settings, cluster, self.repo, self.metrics, self.notifications)
+        self.alerts = OwnerAlerts(settings, cluster, self.repo, self.metrics.registry)
+        self.reconciler = Reconciler(settings, cluster, self.repo, self.metrics, self.alerts)
         self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo,
                              self.metrics)
         self.stop = threading.Event()
@@ -108,7 +109,7 @@ class Operator:
             for thread in background:
                 thread.join(timeout=10)
         finally:
-            self.notifications.close()
+            self.alerts.close()
             elector.release()
             self.metrics.leader.set(0)
             health.stop()
@@ -157,22 +158,21 @@ class Operator:
         namespace = None if self.settings.all_namespaces else self.settings.namespace
         while not self.stop.wait(self.settings.resync_interval):
             try:
-                bots = self.reconciler.cluster.list_bots(namespace)
+                bots = [TradingBot.from_resource(b) for b in self.reconciler.cluster.list_bots(namespace)]
                 phases: Counter[str] = Counter()
                 for bot in bots:
                     try:
                         status = self.reconciler.reconcile(bot)
                         phases[(status or {}).get("phase") or "Unknown"] += 1
                     except Exception:
-                        log.exception("reconcile of %s/%s failed", bot["metadata"]["namespace"],
-                                      bot["metadata"]["name"])
+                        log.exception("reconcile of %s failed", bot.ref)
                 self.metrics.set_phases(dict(phases))
                 self._mark_vanished(bots, namespace)
             except Exception:
                 log.exception("periodic pass failed; retrying")
 
-    def _mark_vanished(self, bots: list[dict[str, Any]], namespace: str | None) -> None:
-        present = {f"{b['metadata']['namespace']}/{b['metadata']['name']}" for b in bots}
+    def _mark_vanished(self, bots: list[TradingBot], namespace: str | None) -> None:
+        present = {b.ref for b in bots}
         vanished = [row.id for row in self.repo.get_bots(source=c.SOURCE_KUBERNETES)
                     if row.external_ref and row.external_ref not in present and row.status != "stopped"
                     and (namespace is None or row.external_ref.startswith(f"{namespace}/"))]

@@ -23,10 +23,12 @@ from bot_operator.kube import Cluster
 from bot_operator.metrics import OperatorMetrics
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
-from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.api.models import TradingBot, TradingBotSpec
+from bot_runtime.api.rows import validate_row
 from bot_runtime.db.engine import libpq_url
 from bot_runtime.db.repository import BotRepository
-from bot_runtime.db.schema import NOTIFY_CHANNEL, TradingBot
+from bot_runtime.db.schema import NOTIFY_CHANNEL
+from bot_runtime.db.schema import TradingBot as BotRow
 
 log = logging.getLogger("bot_operator.sync")
 
@@ -34,7 +36,7 @@ ANNOTATION_ROW_HASH = "botops.io/row-hash"
 INVALID_PREFIX = "invalid configuration: "
 
 
-def resource_name(row: TradingBot) -> str:
+def resource_name(row: BotRow) -> str:
     """A stable, DNS-safe name: the row's name slugged, plus its id (kept in external_ref once used)."""
     if row.external_ref:
         return row.external_ref.split("/", 1)[1]
@@ -112,7 +114,7 @@ class Syncer:
 
     # ------------------------------------------------------------------------------------ load
 
-    def load(self) -> tuple[list[DesiredBot], list[TradingBot]]:
+    def load(self) -> tuple[list[DesiredBot], list[BotRow]]:
         """Valid enabled database rows become desired bots; invalid ones are marked error and skipped."""
         rows = self.repo.get_bots(source=c.SOURCE_DATABASE, user_id=self.settings.user_id)
         enabled = [r for r in rows if r.enabled]
@@ -125,7 +127,7 @@ class Syncer:
         for row in enabled:
             say("Processing bot %s (%s): %s %s %s %s", row.id, row.name, row.strategy_type, row.exchange,
                 row.symbol, row.mode)
-            spec, result = self.repo.validate_bot_configuration(row)
+            spec, result = validate_row(row)
             for warning in result.warnings:
                 say("Bot %s (%s) warning: %s", row.id, row.name, warning)
             if spec is None:
@@ -170,8 +172,7 @@ class Syncer:
                 message = (f"spec edited by hand; reverted to trading_bots row {bot.row_id} (database bots are "
                            "configured in the database)")
                 log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, message)
-                self.cluster.event({"metadata": {"namespace": bot.namespace, "name": bot.name}}, "Warning",
-                                   "HandEditReverted", message)
+                self.cluster.event(TradingBot.named(bot.namespace, bot.name), "Warning", "HandEditReverted", message)
             else:
                 log.info("updated TradingBot %s/%s from trading_bots row %s", bot.namespace, bot.name, bot.row_id)
                 newest_change = max(filter(None, [newest_change, bot.updated_at]))
@@ -188,7 +189,7 @@ class Syncer:
         self.metrics.sync_loaded.labels(state="rows").set(len(rows))
         return plan
 
-    def _mark_disabled_stopped(self, rows: list[TradingBot]) -> None:
+    def _mark_disabled_stopped(self, rows: list[BotRow]) -> None:
         stale = [r.id for r in rows if not r.enabled and r.status not in ("stopped", "error")]
         if stale and self.repo.mark_stopped(stale, "disabled in trading_bots"):
             log.info("marked %d disabled bots stopped", len(stale))

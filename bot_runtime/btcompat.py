@@ -1,4 +1,4 @@
-"""Backtrader 1.9.78.123 on Python 3.11+: the two fixes the research note measured as needed.
+"""Backtrader 1.9.78.123 on Python 3.11+: the two fixes docs/research/backtrader-ccxt.md (§5) measured as needed.
 
 Import `bt` from here, never `backtrader` directly, so the shim always runs first.
 """

@@ -57,8 +57,8 @@ def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from bot_runtime.api.validation import validate_spec
     from bot_runtime.backtest import run_backtest
-    from bot_runtime.validation import validate_spec
 
     spec, result = validate_spec(_backtest_spec(args))
     for warning in result.warnings:

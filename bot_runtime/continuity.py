@@ -8,12 +8,21 @@ saved as it changes (fills, a new day, a new high), fenced by the lease token.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
+from bot_runtime.btcompat import bt
+from bot_runtime.context import RunContext
 from bot_runtime.db.fleet import SavedState
-from bot_runtime.reconcile import StartReconciliation
+from bot_runtime.figures import BotFigures
+from bot_runtime.news import BotNews
+from bot_runtime.settlement import StartReconciliation
 from bot_runtime.strategies import RestoredPosition, Snapshot
+
+log = logging.getLogger("bot_runtime")
 
 DUST = 1e-12
 
@@ -65,3 +74,64 @@ def state_of(snapshot: Snapshot, baseline_equity: float) -> SavedState:
         realized_pnl=snapshot.realized_pnl, day=snapshot.day, day_start_equity=snapshot.day_start_equity,
         baseline_equity=baseline_equity,
     )
+
+
+class Continuity:
+    """A run's side of continuity: what it restores at start, and the state it saves as it trades."""
+
+    def __init__(self, ctx: RunContext, news: BotNews, figures: BotFigures) -> None:
+        self.ctx, self.news, self.figures = ctx, news, figures
+        self.saved = ctx.fleet.load_state(ctx.bot_id)
+        self.plan: StartPlan | None = None
+        self.flatten_on_start: str | None = None
+        self.strategy: Any = None
+
+    def decide_start(self, found: StartReconciliation | None) -> StartPlan:
+        """spec.onStart's answer to what the previous runtime left (said in status and history)."""
+        plan = plan_start(self.ctx.spec.mode, self.ctx.spec.on_start, self.saved, found)
+        self.plan = plan
+        self.figures.baseline_equity = plan.baseline_equity
+        log.info("%s", plan.summary)
+        self.news.record("on_start", plan.summary, "warning" if plan.action == "halt" else "info",
+                         {"action": plan.action, "position": plan.position.size if plan.position else 0.0})
+        self.news.note(plan.summary)
+        if plan.action == "halt" and not [h for h in self.ctx.fleet.active_halts(self.ctx.bot) if h.scope == "bot"]:
+            self.ctx.fleet.halt("bot", self.ctx.bot.ref, plan.summary, by=f"onStart ({self.ctx.holder})")
+        elif plan.action == "flatten":
+            self.flatten_on_start = plan.summary
+        return plan
+
+    def restore(self, strategy: Any, broker: Any) -> None:
+        """Before the first bar (Cerebro's thread): put back the position, cash and counters."""
+        self.strategy = strategy
+        plan = self.plan
+        if plan is None:
+            return
+        if plan.position is not None:
+            if self.ctx.spec.mode == "live":
+                broker.adopt_position(strategy.data, plan.position.size, plan.position.entry_price)
+            else:
+                broker.positions[strategy.data] = bt.Position(size=plan.position.size, price=plan.position.entry_price)
+        if plan.cash is not None:
+            broker.cash = plan.cash
+        saved = plan.saved
+        strategy.restore(plan.position or RestoredPosition(0.0, 0.0), plan.realized_pnl,
+                         saved.day if saved else None, saved.day_start_equity if saved else None)
+
+    def flattened(self, order: Any) -> None:
+        if self.flatten_on_start and not float(order.executed.psize):
+            self.flatten_on_start = None  # closed: trade on
+
+    def save(self) -> None:
+        """The trading state, as it changes (fills, a new day, a new high); fenced by the lease token."""
+        if self.strategy is None:
+            return
+        on_cerebro = threading.current_thread() is threading.main_thread()
+        snap = self.strategy.snapshot() if on_cerebro else self.figures.snapshot
+        if snap is None:
+            return
+        baseline = self.figures.baseline_equity
+        state = state_of(snap, baseline if baseline is not None else snap.equity)
+        if state != self.saved:
+            self.saved = state
+            self.ctx.journal.state(self.ctx.lease.lease.token, state)

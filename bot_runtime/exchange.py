@@ -1,7 +1,7 @@
 """The one ccxt client of a runtime, and the classification of ccxt errors.
 
 One instance per runtime: ccxt's rate limiter is per instance. Error classes follow the measured
-table of the research note: `OperationFailed` is transient, authentication and bad symbols are
+table of docs/research/backtrader-ccxt.md §3.3: `OperationFailed` is transient, authentication and bad symbols are
 fatal, order-level errors reject one order, and a bare `ExchangeError` is unknown.
 """
 

@@ -1,6 +1,6 @@
 """The runtime's hold on its bot: a database lease with a fencing token.
 
-The lease is renewed at every heartbeat and checked before every order (bot_runtime.guard). While the database is
+The lease is renewed at every heartbeat and checked before every order (bot_runtime.gate). While the database is
 unreachable the runtime may trade only until the lease it last renewed would expire (a local,
 monotonic deadline with a safety margin): nobody else can take the bot before then. Once that
 passes, or the database says another runtime holds the bot, trading stops at once.

@@ -3,14 +3,26 @@
 The database row gets every heartbeat. The resource is patched only when something a user sees
 changes (feed state, position, trades, open orders, halts, the run), and otherwise at most once a
 minute: a fleet of a thousand bots must not turn heartbeats into etcd writes (as node heartbeats
-once did, before Leases).
+once did, before Leases). The status is built through the RuntimeStatus model, so a field renamed in
+the API cannot silently vanish here.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from bot_runtime.api.models import RuntimeStatus
+from bot_runtime.context import RunContext
+from bot_runtime.figures import BotFigures
+from bot_runtime.news import BotNews
+
+log = logging.getLogger("bot_runtime")
 
 # status.runtime keys whose change is worth a patch at once
 VISIBLE = ("feedState", "position", "tradeCount", "openOrders", "halted", "haltReason", "generation",
@@ -22,23 +34,14 @@ def build_runtime_status(*, heartbeat: datetime, feed_state: str, equity: float,
                          position: float, trade_count: int, open_orders: int, generation: int | None,
                          lease_token: int, run_id: int, pod: str | None, halted: bool, halt_reason: str | None,
                          message: str | None) -> dict[str, Any]:
-    return {
-        "lastHeartbeat": heartbeat.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "feedState": feed_state,
-        "equity": round(equity, 8),
-        "cash": round(cash, 8),
-        "pnl": round(pnl, 8),
-        "position": round(position, 12),
-        "tradeCount": trade_count,
-        "openOrders": open_orders,
-        "generation": generation,
-        "leaseToken": lease_token,
-        "runId": run_id,
-        "pod": pod,
-        "halted": halted,
-        "haltReason": halt_reason,  # None clears it in a merge patch
-        "message": message,
-    }
+    """The merge patch of status.runtime; None values stay in it, so a cleared field is cleared."""
+    status = RuntimeStatus(
+        last_heartbeat=heartbeat.strftime("%Y-%m-%dT%H:%M:%SZ"), feed_state=feed_state,  # type: ignore[arg-type]
+        equity=round(equity, 8), cash=round(cash, 8), pnl=round(pnl, 8), position=round(position, 12),
+        trade_count=trade_count, open_orders=open_orders, generation=generation, lease_token=lease_token,
+        run_id=run_id, pod=pod, halted=halted, halt_reason=halt_reason, message=message,
+    )
+    return status.model_dump(by_alias=True, mode="json")
 
 
 @dataclass
@@ -54,3 +57,37 @@ class PatchCadence:
 
     def sent(self, status: dict[str, Any], now: float) -> None:
         self.last_sent, self.last_time = dict(status), now
+
+
+class StatusReporter:
+    """Patches status.runtime of the bot's TradingBot on the cadence above."""
+
+    def __init__(self, ctx: RunContext, figures: BotFigures, news: BotNews) -> None:
+        self.ctx, self.figures, self.news = ctx, figures, news
+        # until the market is connected and the gate exists: no feed, no fleet halt known
+        self.feed_state: Callable[[], str] = lambda: "UNKNOWN"
+        self.fleet_halt: Callable[[], str | None] = lambda: None
+        self.cadence = PatchCadence(ctx.settings.status_quiet_seconds)
+        self._lock = threading.Lock()
+
+    def report(self, final_feed_state: str | None = None, force: bool = False) -> None:
+        snap, cash = self.figures.snapshot, self.ctx.spec.broker.cash
+        fleet_halt = self.fleet_halt()
+        status = build_runtime_status(
+            heartbeat=datetime.now(UTC), feed_state=final_feed_state or self.feed_state(),
+            equity=snap.equity if snap else cash, cash=snap.cash if snap else cash,
+            pnl=self.figures.pnl(snap) if snap else 0.0, position=snap.position if snap else 0.0,
+            trade_count=self.figures.trade_count, open_orders=snap.open_orders if snap else 0,
+            generation=self.ctx.generation, lease_token=self.ctx.lease.lease.token, run_id=self.ctx.run_id,
+            pod=self.ctx.settings.pod_name, halted=bool(fleet_halt or (snap and snap.halted)),
+            halt_reason=fleet_halt or (snap.halt_reason if snap else None), message=self.news.message,
+        )
+        now = time.monotonic()
+        with self._lock:
+            if not force and not self.cadence.due(status, now):
+                return
+            try:
+                self.ctx.resource.patch_runtime_status(status)
+                self.cadence.sent(status, now)
+            except Exception as exc:  # the API server may be away: keep trading, retry at the next beat
+                log.warning("status patch failed (%s); will retry", type(exc).__name__)

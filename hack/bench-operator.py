@@ -19,9 +19,9 @@ sys.path.insert(0, str(REPO))
 
 from bot_runtime.api import constants as c  # noqa: E402
 from bot_runtime.api.models import TradingBotSpec  # noqa: E402
+from bot_runtime.api.rows import spec_to_row  # noqa: E402
 from bot_runtime.db import migrate  # noqa: E402
 from bot_runtime.db.engine import create_engine  # noqa: E402
-from bot_runtime.db.mapping import spec_to_row  # noqa: E402
 from bot_runtime.db.schema import TradingBot  # noqa: E402
 from botops_dev.controlplane import running_control_plane  # noqa: E402
 from botops_dev.postgres import find_server, scratch_database  # noqa: E402

@@ -3,7 +3,7 @@
 A case is a valid base plus a patch (a value of DELETE removes the key). `layer` says who rejects it:
 - "apiserver": the CRD schema (a 422 naming the field); the semantic layer must reject it too,
   because rows never pass through the apiserver;
-- "semantic": only `bot_runtime.validation` can tell (registry, cross-field rules);
+- "semantic": only `bot_runtime.api.validation` can tell (registry, cross-field rules);
 - "row": a trading_bots row; messages name the row's columns.
 """
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot_runtime.api.models import Condition
+
 ORDER = ("Ready", "Valid", "PodReady", "Healthy", "Synced", "Suspended", "Reconciling", "Stalled")
 
 
@@ -18,10 +20,8 @@ def set_condition(conditions: list[dict[str, Any]], type: str, status: bool | st
     value = status if isinstance(status, str) else ("True" if status else "False")
     previous = next((c for c in conditions if c.get("type") == type), None)
     since = previous["lastTransitionTime"] if previous and previous.get("status") == value else _stamp(now)
-    updated = {"type": type, "status": value, "reason": reason, "lastTransitionTime": since,
-               "observedGeneration": generation}
-    if message:  # an empty message is left out: the 1.20 test apiserver reads "" as null here
-        updated["message"] = message[:32768]
+    updated = Condition(type=type, status=value, reason=reason, message=message[:32768],  # type: ignore[arg-type]
+                        last_transition_time=since, observed_generation=generation).to_resource()
     others = [c for c in conditions if c.get("type") != type]
     return sorted([*others, updated], key=lambda c: ORDER.index(c["type"]) if c["type"] in ORDER else len(ORDER))
 

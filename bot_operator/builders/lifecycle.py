@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot_operator.builders.conditions import get_condition, set_condition
-from bot_runtime.api.models import RestartPolicy
+from bot_runtime.api.models import RestartPolicy, TradingBotStatus
 
 Action = Literal["none", "create", "delete"]
+# the status fields decide() owns (conditions apart); pod and botId come from the reconcile
+DECIDED = {"phase", "message", "observed_generation", "restarts", "next_restart_at", "rollout_held_since"}
 
 
 def backoff_delay(policy: RestartPolicy, restart: int) -> float:
@@ -93,156 +95,228 @@ class Decision:
     runtime_dead: bool = False  # the pod's container reported its exit: the runtime is gone for sure
 
 
-def _hold_for_flat(o: Observation, prev: dict[str, Any]) -> datetime | None:
+Cond = tuple[bool | str, str, str]  # (status, reason, message) of a condition
+
+
+@dataclass
+class Verdict:
+    """What the situation of the bot says: phase and message, the action, the conditions it sets."""
+
+    phase: str
+    message: str
+    action: Action = "none"
+    action_reason: str = ""
+    healthy: Cond = ("Unknown", "NoRuntime", "no runtime is running")
+    ready: Cond = (False, "NotTrading", "")
+    stalled: Cond = (False, "Progressing", "")
+    reconciling: Cond = (False, "Reconciled", "")
+
+
+@dataclass
+class RestartBudget:
+    """Restarts counted against spec.restartPolicy, and when the next may happen."""
+
+    restarts: int
+    next_restart: datetime | None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, o: Observation) -> RestartBudget:
+        prev = o.previous
+        restarts = int(prev.get("restarts") or 0)
+        ready = get_condition(prev.get("conditions"), "Ready")
+        if restarts and ready and ready.get("status") == "True":
+            since = parse_time(ready["lastTransitionTime"]) or o.now
+            if (o.now - since).total_seconds() > o.healthy_reset:
+                restarts = 0  # healthy long enough: earlier failures no longer count
+        return cls(restarts, parse_time(prev.get("nextRestartAt")))
+
+    def exhausted(self, o: Observation) -> bool:
+        return self.restarts > o.policy.max_restarts
+
+    def restart(self, o: Observation, why: str) -> Verdict:
+        """Replace the pod after the back-off delay, or give up once the restarts are spent."""
+        self.restarts += 1
+        limit = o.policy.max_restarts
+        if self.exhausted(o):
+            message = f"{why}; restarts exhausted ({limit} allowed): a person must look"
+            return Verdict("Error", message, stalled=(True, "RestartsExhausted", message))
+        delay = backoff_delay(o.policy, self.restarts)
+        self.next_restart = o.now + timedelta(seconds=delay)
+        self.events.append(("Warning", "RestartScheduled", f"{why}; restart {self.restarts}/{limit} in {delay:.0f} s"))
+        message = f"{why}; restart {self.restarts}/{limit} at {format_time(self.next_restart)}"
+        return Verdict("Pending", message, "delete", why, reconciling=(True, "BackingOff", message))
+
+
+def _hold_for_flat(o: Observation) -> datetime | None:
     """whenFlat: since when a changed spec has been held back, or None to roll out now."""
-    if o.rollout != "whenFlat" or not o.pod.exists or o.pod.terminating or o.pod.phase in ("Failed", "Succeeded"):
+    pod = o.pod
+    if not pod.exists or pod.spec_hash == o.desired_hash:
+        return None
+    if o.rollout != "whenFlat" or pod.terminating or pod.phase in ("Failed", "Succeeded"):
         return None
     busy = float(o.runtime.get("position") or 0.0) > 0 or int(o.runtime.get("openOrders") or 0) > 0
-    since = parse_time(prev.get("rolloutHeldSince")) or o.now
+    since = parse_time(o.previous.get("rolloutHeldSince")) or o.now
     if not busy or (o.now - since).total_seconds() >= o.rollout_max_wait:
         return None
     return since
 
 
-def decide(o: Observation) -> Decision:
-    prev = o.previous
-    restarts = int(prev.get("restarts") or 0)
-    next_restart = parse_time(prev.get("nextRestartAt"))
-    ready_since = get_condition(prev.get("conditions"), "Ready")
-    if (restarts and ready_since and ready_since.get("status") == "True"
-            and (o.now - (parse_time(ready_since["lastTransitionTime"]) or o.now)).total_seconds() > o.healthy_reset):
-        restarts = 0  # healthy long enough: earlier failures no longer count
-    action: Action = "none"
-    action_reason = ""
-    events: list[tuple[str, str, str]] = []
-    pod = o.pod
-    held_since = _hold_for_flat(o, prev) if pod.exists and pod.spec_hash != o.desired_hash else None
-    healthy: tuple[bool | str, str, str] = ("Unknown", "NoRuntime", "no runtime is running")
-    ready: tuple[bool, str, str] = (False, "NotTrading", "")
-    stalled: tuple[bool, str, str] = (False, "Progressing", "")
-    reconciling: tuple[bool, str, str] = (False, "Reconciled", "")
+# ------------------------------------------------------------------------------------ situations
 
-    def restart(why: str) -> tuple[str, str]:
-        nonlocal restarts, next_restart, action, action_reason
-        restarts += 1
-        if restarts > o.policy.max_restarts:
-            return "Error", f"{why}; restarts exhausted ({o.policy.max_restarts} allowed): a person must look"
-        delay = backoff_delay(o.policy, restarts)
-        next_restart = o.now + timedelta(seconds=delay)
-        action, action_reason = "delete", why
-        events.append(("Warning", "RestartScheduled",
-                       f"{why}; restart {restarts}/{o.policy.max_restarts} in {delay:.0f} s"))
-        return "Pending", f"{why}; restart {restarts}/{o.policy.max_restarts} at {format_time(next_restart)}"
 
+def _invalid(o: Observation) -> Verdict:
+    verdict = Verdict("Error", o.validation_message, stalled=(True, "InvalidSpec", o.validation_message))
+    if o.pod.exists and not o.pod.terminating:
+        verdict.action, verdict.action_reason = "delete", "the spec is invalid"
+    return verdict
+
+
+def _suspended(o: Observation, budget: RestartBudget) -> Verdict:
+    budget.restarts, budget.next_restart = 0, None
+    if not o.pod.exists:
+        return Verdict("Suspended", "suspended (spec.suspended is true); nothing runs")
+    message = "suspended: stopping the bot pod"
+    verdict = Verdict("Stopping", message, reconciling=(True, "Suspending", message))
+    if not o.pod.terminating:
+        verdict.action, verdict.action_reason = "delete", "suspended"
+    return verdict
+
+
+def _terminating() -> Verdict:
+    message = "waiting for the old bot pod to stop before starting a new one"
+    return Verdict("Stopping", message, reconciling=(True, "PodTerminating", message))
+
+
+def _no_pod(o: Observation, budget: RestartBudget) -> Verdict:
+    if budget.exhausted(o):
+        message = o.previous.get("message") or "restarts exhausted"
+        return Verdict("Error", message, stalled=(True, "RestartsExhausted", message))
+    if budget.next_restart and o.now < budget.next_restart:
+        # keep the message that scheduled the restart: it says why, and when
+        message = o.previous.get("message") or f"restart {budget.restarts} at {format_time(budget.next_restart)}"
+        return Verdict("Pending", message, reconciling=(True, "BackingOff", message))
+    budget.next_restart = None
+    message = "creating the bot pod"
+    return Verdict("Starting", message, "create", "no bot pod", reconciling=(True, "PodCreating", message))
+
+
+def _rollout(o: Observation, budget: RestartBudget) -> Verdict:
+    why = f"spec changed (generation {o.generation}): replacing the bot pod"
+    budget.events.append(("Normal", "Replacing", why))
+    return Verdict("Stopping", why, "delete", why, reconciling=(True, "RollingOut", why))
+
+
+def _exited(o: Observation, budget: RestartBudget) -> Verdict:
+    why = f"the runtime exited (code {o.pod.exit_code})" + (f": {o.pod.reason}" if o.pod.reason else "")
+    return budget.restart(o, why)
+
+
+def _heartbeat(o: Observation, reference: datetime, age: float) -> Cond:
+    if o.last_heartbeat is None or (o.pod.created and o.last_heartbeat < o.pod.created):
+        return "Unknown", "NoHeartbeat", "waiting for the runtime's first heartbeat"
+    if age <= o.stale_after:
+        return True, "HeartbeatFresh", f"heartbeats arrive (stale after {o.stale_after:.0f} s)"
+    return Verdict.healthy
+
+
+def _running(o: Observation, budget: RestartBudget) -> Verdict:
+    reference = max(filter(None, [o.last_heartbeat, o.pod.created]), default=o.now)
+    age = (o.now - reference).total_seconds()
+    healthy = _heartbeat(o, reference, age)
+    if age > o.replace_after:
+        verdict = budget.restart(o, f"no heartbeat since {format_time(reference)}")
+        verdict.healthy, verdict.reconciling = (False, "HeartbeatStale", verdict.message), Verdict.reconciling
+        return verdict
+    if age > o.stale_after:
+        message = f"no heartbeat since {format_time(reference)} (stale after {o.stale_after:.0f} s)"
+        return Verdict("Degraded", message, healthy=(False, "HeartbeatStale", message))
+    if o.feed_state == "CONNBROKEN":
+        message = "the market data feed is broken; the runtime is reconnecting"
+        return Verdict("Degraded", message, healthy=(False, "FeedBroken", message))
+    if o.runtime.get("halted"):
+        message = f"trading halted: {o.runtime.get('haltReason') or 'see the runtime'}"
+        return Verdict("Degraded", message, healthy=healthy, ready=(False, "TradingHalted", message))
+    if o.pod.ready and o.feed_state == "LIVE" and healthy[0] is True and o.runtime.get("generation") == o.generation:
+        message = "trading on a live feed"
+        return Verdict("Running", message, healthy=healthy, ready=(True, "Trading", message))
+    waiting = ("the runtime's first heartbeat" if healthy[0] is not True
+               else "the pod to be ready" if not o.pod.ready
+               else "the live feed" if o.feed_state != "LIVE" else "the runtime of this generation")
+    message = f"waiting for {waiting}"
+    return Verdict("Starting", message, healthy=healthy, reconciling=(True, "Starting", message))
+
+
+def _situation(o: Observation, budget: RestartBudget, held_since: datetime | None) -> Verdict:
     if not o.valid:
-        phase, message = "Error", o.validation_message
-        stalled = (True, "InvalidSpec", o.validation_message)
-        if pod.exists and not pod.terminating:
-            action, action_reason = "delete", "the spec is invalid"
-    elif o.suspended:
-        if pod.exists:
-            phase, message = "Stopping", "suspended: stopping the bot pod"
-            if not pod.terminating:
-                action, action_reason = "delete", "suspended"
-            reconciling = (True, "Suspending", message)
-        else:
-            phase, message = "Suspended", "suspended (spec.suspended is true); nothing runs"
-        restarts, next_restart = 0, None
-    elif pod.terminating:
-        phase, message = "Stopping", "waiting for the old bot pod to stop before starting a new one"
-        reconciling = (True, "PodTerminating", message)
-    elif not pod.exists:
-        if restarts > o.policy.max_restarts:
-            phase, message = "Error", prev.get("message") or "restarts exhausted"
-            stalled = (True, "RestartsExhausted", message)
-        elif next_restart and o.now < next_restart:
-            # keep the message that scheduled the restart: it says why, and when
-            phase = "Pending"
-            message = prev.get("message") or f"restart {restarts} at {format_time(next_restart)}"
-            reconciling = (True, "BackingOff", message)
-        else:
-            action, action_reason = "create", "no bot pod"
-            phase, message = "Starting", "creating the bot pod"
-            next_restart = None
-            reconciling = (True, "PodCreating", message)
-    elif pod.spec_hash != o.desired_hash and held_since is None:
-        action, action_reason = "delete", f"spec changed (generation {o.generation}): replacing the bot pod"
-        phase, message = "Stopping", action_reason
-        reconciling = (True, "RollingOut", message)
-        events.append(("Normal", "Replacing", action_reason))
-    elif pod.phase in ("Failed", "Succeeded"):
-        why = f"the runtime exited (code {pod.exit_code})" + (f": {pod.reason}" if pod.reason else "")
-        phase, message = restart(why)
-        if phase == "Error":
-            stalled = (True, "RestartsExhausted", message)
-        else:
-            reconciling = (True, "BackingOff", message)
-    else:
-        reference = max(filter(None, [o.last_heartbeat, pod.created]), default=o.now)
-        age = (o.now - reference).total_seconds()
-        runtime_gen = o.runtime.get("generation")
-        halted = bool(o.runtime.get("halted"))
-        if o.last_heartbeat is None or (pod.created and o.last_heartbeat < pod.created):
-            healthy = ("Unknown", "NoHeartbeat", "waiting for the runtime's first heartbeat")
-        elif age <= o.stale_after:
-            healthy = (True, "HeartbeatFresh", f"heartbeats arrive (stale after {o.stale_after:.0f} s)")
-        if age > o.replace_after:
-            phase, message = restart(f"no heartbeat since {format_time(reference)}")
-            healthy = (False, "HeartbeatStale", message)
-            if phase == "Error":
-                stalled = (True, "RestartsExhausted", message)
-        elif age > o.stale_after:
-            phase = "Degraded"
-            message = f"no heartbeat since {format_time(reference)} (stale after {o.stale_after:.0f} s)"
-            healthy = (False, "HeartbeatStale", message)
-        elif o.feed_state == "CONNBROKEN":
-            phase, message = "Degraded", "the market data feed is broken; the runtime is reconnecting"
-            healthy = (False, "FeedBroken", message)
-        elif halted:
-            phase, message = "Degraded", f"trading halted: {o.runtime.get('haltReason') or 'see the runtime'}"
-            ready = (False, "TradingHalted", message)
-        elif pod.ready and o.feed_state == "LIVE" and healthy[0] is True and runtime_gen == o.generation:
-            phase, message = "Running", "trading on a live feed"
-            ready = (True, "Trading", message)
-        else:
-            phase = "Starting"
-            waiting = ("the runtime's first heartbeat" if healthy[0] is not True
-                       else "the pod to be ready" if not pod.ready
-                       else "the live feed" if o.feed_state != "LIVE" else "the runtime of this generation")
-            message = f"waiting for {waiting}"
-            reconciling = (True, "Starting", message)
+        return _invalid(o)
+    if o.suspended:
+        return _suspended(o, budget)
+    if o.pod.terminating:
+        return _terminating()
+    if not o.pod.exists:
+        return _no_pod(o, budget)
+    if o.pod.spec_hash != o.desired_hash and held_since is None:
+        return _rollout(o, budget)
+    if o.pod.phase in ("Failed", "Succeeded"):
+        return _exited(o, budget)
+    return _running(o, budget)
 
-    if held_since is not None and action == "none":
-        position = float(o.runtime.get("position") or 0.0)
-        until = format_time(held_since + timedelta(seconds=o.rollout_max_wait))
-        message = (f"spec generation {o.generation} waits until the bot is flat (position {position:.8g}, "
-                   f"{int(o.runtime.get('openOrders') or 0)} open orders); rollout at the latest at {until}")
-        reconciling = (True, "WaitingForFlat", message)
+
+# -------------------------------------------------------------------------------------- decision
+
+
+def _hold_message(o: Observation, held_since: datetime) -> str:
+    position = float(o.runtime.get("position") or 0.0)
+    until = format_time(held_since + timedelta(seconds=o.rollout_max_wait))
+    return (f"spec generation {o.generation} waits until the bot is flat (position {position:.8g}, "
+            f"{int(o.runtime.get('openOrders') or 0)} open orders); rollout at the latest at {until}")
+
+
+def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
+    ready = v.ready
+    if v.phase == "Suspended":
+        ready = (False, "Suspended", v.message)
+    elif not ready[0] and not ready[2]:
+        ready = (False, ready[1], v.message)
+    pod = o.pod
+    values: dict[str, Cond] = {
+        "Ready": ready,
+        "Valid": (o.valid, "SpecValid" if o.valid else "InvalidSpec", "" if o.valid else o.validation_message),
+        "PodReady": (pod.ready, "PodReady" if pod.ready else "PodNotReady" if pod.exists else "NoPod",
+                     "" if pod.exists else "no bot pod"),
+        "Healthy": v.healthy,
+        "Synced": o.synced,
+        "Suspended": (o.suspended, "Suspended" if o.suspended else "NotSuspended", ""),
+        "Reconciling": v.reconciling,
+        "Stalled": v.stalled,
+    }
+    conditions = list(o.previous.get("conditions") or [])
+    for type, (value, reason, text) in values.items():
+        conditions = set_condition(conditions, type, value, reason, text, o.generation, o.now)
+    return conditions
+
+
+def decide(o: Observation) -> Decision:
+    budget = RestartBudget.of(o)
+    held_since = _hold_for_flat(o)
+    verdict = _situation(o, budget, held_since)
+    if held_since is not None and verdict.action == "none":
+        verdict.message = _hold_message(o, held_since)
+        verdict.reconciling = (True, "WaitingForFlat", verdict.message)
     else:
         held_since = None
-    if phase == "Error" and not stalled[0]:
-        stalled = (True, "RestartsExhausted", message)
-    if phase == "Suspended":
-        ready = (False, "Suspended", message)
-    elif not ready[0] and not ready[2]:
-        ready = (False, ready[1], message)
-    pod_ready = (pod.ready, "PodReady" if pod.ready else "PodNotReady" if pod.exists else "NoPod",
-                 "" if pod.exists else "no bot pod")
-    valid = (o.valid, "SpecValid" if o.valid else "InvalidSpec", "" if o.valid else o.validation_message)
-    suspended = (o.suspended, "Suspended" if o.suspended else "NotSuspended", "")
-    conditions = list(prev.get("conditions") or [])
-    for type, (value, reason, text) in (("Ready", ready), ("Valid", valid), ("PodReady", pod_ready),
-                                        ("Healthy", healthy), ("Synced", o.synced), ("Suspended", suspended),
-                                        ("Reconciling", reconciling), ("Stalled", stalled)):
-        conditions = set_condition(conditions, type, value, reason, text, o.generation, o.now)
-
-    status: dict[str, Any] = {
-        "phase": phase, "message": message, "conditions": conditions, "observedGeneration": o.generation,
-        "restarts": restarts, "nextRestartAt": format_time(next_restart) if phase == "Pending" else None,
-        "rolloutHeldSince": format_time(held_since),
-    }
-    if prev.get("phase") != phase:
-        kind = "Warning" if phase in ("Error", "Degraded") else "Normal"
-        events.insert(0, (kind, phase, message))
-    dead = pod.exists and pod.phase in ("Failed", "Succeeded")
-    return Decision(action, status, action_reason, events, runtime_dead=dead)
+    if verdict.phase == "Error" and not verdict.stalled[0]:
+        verdict.stalled = (True, "RestartsExhausted", verdict.message)
+    status = TradingBotStatus(
+        phase=verdict.phase, message=verdict.message, observed_generation=o.generation,  # type: ignore[arg-type]
+        restarts=budget.restarts, next_restart_at=format_time(budget.next_restart) if verdict.phase == "Pending"
+        else None, rollout_held_since=format_time(held_since),
+    ).model_dump(by_alias=True, mode="json", include=DECIDED)  # None kept: a merge patch clears the field
+    status["conditions"] = _conditions(o, verdict)
+    events = budget.events
+    if o.previous.get("phase") != verdict.phase:
+        kind = "Warning" if verdict.phase in ("Error", "Degraded") else "Normal"
+        events.insert(0, (kind, verdict.phase, verdict.message))
+    dead = o.pod.exists and o.pod.phase in ("Failed", "Succeeded")
+    return Decision(verdict.action, status, verdict.action_reason, events, runtime_dead=dead)

@@ -14,7 +14,7 @@ from bot_operator.builders.names import pod_name, service_account_name
 from bot_operator.builders.rbac import owner_reference
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
-from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.api.models import TradingBot, TradingBotSpec
 
 HEALTH_PORT = 8080
 SPOOL_DIR = "/var/lib/botops"
@@ -78,10 +78,9 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
     return env
 
 
-def build_pod(bot: dict[str, Any], spec: TradingBotSpec, settings: OperatorSettings,
+def build_pod(bot: TradingBot, spec: TradingBotSpec, settings: OperatorSettings,
               labels: dict[str, str]) -> dict[str, Any]:
-    meta = bot["metadata"]
-    name = meta["name"]
+    name = bot.name
     inputs = _pod_inputs(spec, settings)
     resources = spec.runtime.resources.model_dump(exclude_none=True) if spec.runtime.resources else inputs["resources"]
     probe = {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 5, "timeoutSeconds": 3,
@@ -91,10 +90,10 @@ def build_pod(bot: dict[str, Any], spec: TradingBotSpec, settings: OperatorSetti
         "kind": "Pod",
         "metadata": {
             "name": pod_name(name),
-            "namespace": meta["namespace"],
+            "namespace": bot.namespace,
             "labels": {**labels, "app.kubernetes.io/component": "runtime"},
             "annotations": {c.ANNOTATION_SPEC_HASH: spec_hash(spec, settings),
-                            "botops.io/generation": str(meta.get("generation", 0))},
+                            "botops.io/generation": str(bot.metadata.generation)},
             "ownerReferences": [owner_reference(bot)],
         },
         "spec": {

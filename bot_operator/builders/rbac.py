@@ -10,28 +10,27 @@ from typing import Any
 
 from bot_operator.builders.names import service_account_name
 from bot_runtime.api import constants as c
+from bot_runtime.api.models import TradingBot
 
 
-def owner_reference(bot: dict[str, Any]) -> dict[str, Any]:
-    meta = bot["metadata"]
-    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": meta["name"], "uid": meta["uid"],
+def owner_reference(bot: TradingBot) -> dict[str, Any]:
+    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": bot.name, "uid": bot.metadata.uid,
             "controller": True, "blockOwnerDeletion": False}
 
 
-def _meta(bot: dict[str, Any], name: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {"name": name, "namespace": bot["metadata"]["namespace"], "labels": labels,
-            "ownerReferences": [owner_reference(bot)]}
+def _meta(bot: TradingBot, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": bot.namespace, "labels": labels, "ownerReferences": [owner_reference(bot)]}
 
 
-def build_service_account(bot: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    name = service_account_name(bot["metadata"]["name"])
+def build_service_account(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
+    name = service_account_name(bot.name)
     # The token reaches the runtime through the pod's projected volume only.
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(bot, name, labels),
             "automountServiceAccountToken": False}
 
 
-def build_role(bot: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    bot_name = bot["metadata"]["name"]
+def build_role(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
+    bot_name = bot.name
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": _meta(bot, service_account_name(bot_name), labels),
@@ -44,10 +43,10 @@ def build_role(bot: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def build_role_binding(bot: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    name = service_account_name(bot["metadata"]["name"])
+def build_role_binding(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
+    name = service_account_name(bot.name)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(bot, name, labels),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": bot["metadata"]["namespace"]}],
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": bot.namespace}],
     }

@@ -3,7 +3,7 @@
 pydantic emits JSON Schema 2020-12; Kubernetes wants a structural OpenAPI v3.0 subset. The
 conversion inlines references, drops titles and nulls, turns free-form maps into
 `x-kubernetes-preserve-unknown-fields`, and refuses a field without a description. No CEL rules:
-the test control plane is Kubernetes 1.20, and semantic checks live in `bot_runtime.validation`.
+the test control plane is Kubernetes 1.20, and semantic checks live in `bot_runtime.api.validation`.
 """
 
 from __future__ import annotations
@@ -49,34 +49,11 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
         return [_convert(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
-    node = dict(node)
-    if "$ref" in node:
-        target = copy.deepcopy(defs[node.pop("$ref").rsplit("/", 1)[-1]])
-        target.update(node)  # the field's own description/default win over the model's
-        node = target
+    node = _resolve_ref(dict(node), defs)
     optional = False
     if "anyOf" in node:
-        all_branches = node.pop("anyOf")
-        branches = [b for b in all_branches if b != {"type": "null"}]
-        optional = len(branches) < len(all_branches)
-        types = {b.get("type") for b in branches}
-        if len(branches) == 1:
-            merged = dict(branches[0])
-            merged.update(node)
-            node = _convert(merged, defs)
-        elif types == {"string", "integer"}:
-            node = {k: v for k, v in node.items() if k != "pattern"}
-            node["x-kubernetes-int-or-string"] = True
-        else:
-            raise SchemaError(f"cannot express anyOf {branches} structurally")
-    if node.get("default", "") is None:
-        del node["default"]
-    if "const" in node:
-        node["enum"] = [node.pop("const")]
-    if isinstance(node.get("exclusiveMinimum"), (int, float)) and not isinstance(node["exclusiveMinimum"], bool):
-        node["minimum"], node["exclusiveMinimum"] = node["exclusiveMinimum"], True
-    if isinstance(node.get("exclusiveMaximum"), (int, float)) and not isinstance(node["exclusiveMaximum"], bool):
-        node["maximum"], node["exclusiveMaximum"] = node["exclusiveMaximum"], True
+        node, optional = _collapse_any_of(node, defs)
+    _normalise_keywords(node)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP:
@@ -87,6 +64,49 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _convert(value, defs)
         else:
             out[key] = value
+    _structural_object(out)
+    _default_nested_objects(out)
+    if optional:
+        out[_OPTIONAL] = True
+    return out
+
+
+def _resolve_ref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" not in node:
+        return node
+    target: dict[str, Any] = copy.deepcopy(defs[node.pop("$ref").rsplit("/", 1)[-1]])
+    target.update(node)  # the field's own description/default win over the model's
+    return target
+
+
+def _collapse_any_of(node: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """`X | None` becomes X marked optional; `str | int` becomes int-or-string; nothing else is structural."""
+    all_branches = node.pop("anyOf")
+    branches = [b for b in all_branches if b != {"type": "null"}]
+    optional = len(branches) < len(all_branches)
+    if len(branches) == 1:
+        merged = dict(branches[0])
+        merged.update(node)
+        return _convert(merged, defs), optional
+    if {b.get("type") for b in branches} == {"string", "integer"}:
+        node = {k: v for k, v in node.items() if k != "pattern"}
+        node["x-kubernetes-int-or-string"] = True
+        return node, optional
+    raise SchemaError(f"cannot express anyOf {branches} structurally")
+
+
+def _normalise_keywords(node: dict[str, Any]) -> None:
+    """JSON Schema 2020 keywords the apiserver reads differently (draft 4 style)."""
+    if node.get("default", "") is None:
+        del node["default"]
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), (int, float)) and not isinstance(node[bound], bool):
+            node[plain], node[bound] = node[bound], True
+
+
+def _structural_object(out: dict[str, Any]) -> None:
     if out.get("type") == "object":
         if out.get("additionalProperties") is False or "properties" in out:
             out.pop("additionalProperties", None)
@@ -95,10 +115,6 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
             out["x-kubernetes-preserve-unknown-fields"] = True
     if "type" not in out and "enum" in out and all(isinstance(v, str) for v in out["enum"]):
         out["type"] = "string"
-    _default_nested_objects(out)
-    if optional:
-        out[_OPTIONAL] = True
-    return out
 
 
 def _default_nested_objects(node: dict[str, Any]) -> None:

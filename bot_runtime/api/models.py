@@ -2,16 +2,22 @@
 
 Field names are snake_case in Python and camelCase in the resource (an alias generator). Every field
 carries a description: `kubectl explain tb.spec.<field>` shows it. The apiserver checks the structural
-rules (types, enums, ranges, patterns); `bot_runtime.validation` adds the semantic ones (registry,
+rules (types, enums, ranges, patterns); `bot_runtime.api.validation` adds the semantic ones (registry,
 cross-field rules) with messages that name the field.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+
+from bot_runtime.api.constants import API_VERSION, KIND
+
+log = logging.getLogger(__name__)
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
@@ -265,6 +271,12 @@ class Condition(Model):
         default=None, ge=0, description="The spec generation this condition was computed for.",
     )
 
+    def to_resource(self) -> dict[str, Any]:
+        data = super().to_resource()
+        if not data.get("message"):  # an empty message is left out: the 1.20 test apiserver reads "" as null here
+            data.pop("message", None)
+        return data
+
 
 class RuntimeStatus(Model):
     last_heartbeat: str | None = Field(
@@ -302,3 +314,101 @@ class TradingBotStatus(Model):
         default=None, json_schema_extra={"format": "date-time"}, description="When the next restart may happen.",
     )
     runtime: RuntimeStatus | None = Field(default=None, description="Written by the bot runtime only.")
+
+
+    def to_resource(self) -> dict[str, Any]:
+        data = super().to_resource()
+        if self.conditions is not None:
+            data["conditions"] = [c.to_resource() for c in self.conditions]
+        return data
+
+    @classmethod
+    def from_resource(cls, raw: Mapping[str, Any] | None) -> TradingBotStatus:
+        """The status as stored; what the schema no longer knows is dropped, a corrupt status reads as empty."""
+        try:
+            return cls.model_validate(_known(cls, raw or {}), strict=False)
+        except ValidationError as exc:
+            log.warning("ignoring an unreadable TradingBot status: %s", exc.errors()[0].get("msg"))
+            return cls()
+
+
+def _known(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` without None values and keys `model` does not have (nested models and lists included)."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        value = data.get(key)
+        if value is None:
+            continue
+        nested = _model_of(field.annotation)
+        if nested is not None and isinstance(value, Mapping):
+            value = _known(nested, value)
+        elif nested is not None and isinstance(value, list):
+            value = [_known(nested, v) if isinstance(v, Mapping) else v for v in value]
+        out[key] = value
+    return out
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *get_args(annotation)]
+    candidates += [inner for c in get_args(annotation) for inner in get_args(c)]
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
+# -------------------------------------------------------------------------------------- resource
+
+
+class ObjectMeta(BaseModel):
+    """The metadata the operator reads (written by the apiserver, so read leniently)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+    name: str
+    namespace: str = ""
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+
+
+class TradingBot(BaseModel):
+    """A TradingBot as the operator passes it around. The spec stays raw: an invalid spec is still a bot,
+    and `bot_runtime.api.validation` says what is wrong with it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+    api_version: str = API_VERSION
+    kind: str = KIND
+    metadata: ObjectMeta
+    spec: dict[str, Any] = Field(default_factory=dict)
+    status: TradingBotStatus = Field(default_factory=TradingBotStatus)
+
+    @classmethod
+    def from_resource(cls, body: Mapping[str, Any]) -> TradingBot:
+        metadata = {k: v for k, v in (body.get("metadata") or {}).items() if v is not None}
+        return cls(metadata=ObjectMeta.model_validate(metadata), spec=dict(body.get("spec") or {}),
+                   status=TradingBotStatus.from_resource(body.get("status")))
+
+    @classmethod
+    def named(cls, namespace: str, name: str) -> TradingBot:
+        """A reference to a bot by name only (its events are posted without a uid)."""
+        return cls(metadata=ObjectMeta(name=name, namespace=namespace))
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+    @property
+    def ref(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"
+
+    def stored_status(self) -> dict[str, Any]:
+        """The status as the apiserver holds it (camelCase, unset fields left out)."""
+        return self.status.to_resource()

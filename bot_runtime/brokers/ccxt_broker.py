@@ -1,6 +1,6 @@
 """The live broker: real orders through ccxt, with our own client order ids.
 
-Safety rules (DESIGN.md, research §3.5):
+Safety rules (DESIGN.md, docs/research/backtrader-ccxt.md §3.5):
 - the order intent is persisted before the order is sent;
 - an ambiguous failure (timeout, 5xx, unknown error) is resolved by looking the order up by its
   client order id, never by sending it again; an order we cannot resolve stays "unknown" and is

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot_runtime.api.models import TradingBotSpec
-from bot_runtime.db.mapping import spec_to_row, validate_row
+from bot_runtime.api.rows import spec_to_row
 from bot_runtime.db.schema import (
     BOT_STATUSES,
     BotEvent,
@@ -29,7 +29,6 @@ from bot_runtime.db.schema import (
     BotTrade,
     TradingBot,
 )
-from bot_runtime.strategies.registry import ValidationResult
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +102,6 @@ class BotRepository:
     def get_bot_by_ref(self, namespace: str, name: str) -> TradingBot | None:
         with self.session() as s:
             return s.scalar(sa.select(TradingBot).where(TradingBot.external_ref == f"{namespace}/{name}"))
-
-    def validate_bot_configuration(self, row: TradingBot) -> tuple[TradingBotSpec | None, ValidationResult]:
-        """Repository checks plus the spec and strategy checks; messages name the row's columns."""
-        return validate_row(row)
 
     def create_bot(
         self, spec: TradingBotSpec, *, name: str, user_id: int | None = None, source: str = "database",

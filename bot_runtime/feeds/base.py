@@ -1,8 +1,9 @@
 """Feed plumbing shared by every data source.
 
 A producer thread (exchange poller, replay) puts ('bar' | 'status' | 'end', ...) items on a queue;
-`QueueFeed._load` blocks on it for at most `qcheck` seconds, so Cerebro never spins (research §1.5)
-and `runstop()` is seen within half a second. Bars are stamped with their close time, naive UTC.
+`QueueFeed._load` blocks on it for at most `qcheck` seconds, so Cerebro never spins
+(docs/research/backtrader-ccxt.md §1.5) and `runstop()` is seen within half a second. Bars are stamped with
+their close time, naive UTC.
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ class CcxtPoller(FeedProducer):
                 return
             for open_ms, c in closed:
                 # Backfilled candles (more than one behind) are DELAYED and not traded; LIVE comes just
-                # before the latest closed candles, so the strategy trades the freshest bar (research §1.5).
+                # before the latest closed candles, so the strategy trades the freshest bar
+                # (docs/research/backtrader-ccxt.md §1.5).
                 self.put_status("LIVE" if open_ms >= target - self.tf_ms else "DELAYED")
                 self.put_bar(Bar(open_ms + self.tf_ms, float(c[1]), float(c[2]), float(c[3]), float(c[4]),
                                  float(c[5])))

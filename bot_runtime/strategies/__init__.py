@@ -3,17 +3,16 @@
     from bot_runtime.strategies import strategy_handler, register_strategy, BotStrategy
 """
 
+from bot_runtime.api.results import ValidationResult
+from bot_runtime.params import FALLBACK_STRATEGY, ParamsModel
 from bot_runtime.strategies import entry, exits  # noqa: F401  (registers the built-in logic mixins)
 from bot_runtime.strategies.advanced import AdvancedStrategyFramework
 from bot_runtime.strategies.base import BotStrategy, OrderIntent, RestoredPosition, Snapshot, StrategyHooks
 from bot_runtime.strategies.custom import CustomStrategy
 from bot_runtime.strategies.logic import EntryLogic, ExitLogic, PositionView, entry_logics, exit_logics
-from bot_runtime.strategies.params import ParamsModel
 from bot_runtime.strategies.registry import (
-    FALLBACK_STRATEGY,
     PLUGIN_GROUP,
     StrategyRegistrationError,
-    ValidationResult,
     discover_strategies,
     get_registered_strategies,
     get_strategy_class,

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from bot_runtime.api.models import RiskSpec
 from bot_runtime.btcompat import bt
+from bot_runtime.params import ParamsModel, StrategySchema
 from bot_runtime.strategies.logic import PositionView
-from bot_runtime.strategies.params import ParamsModel
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ class Snapshot:
 class StrategyHooks:
     """The runtime's side of the contract. The defaults are what a backtest needs: no gate."""
 
-    def before_order(self, intent: OrderIntent) -> str | None:
-        """Return a refusal reason to stop the order (lease lost, fleet halt, exposure cap)."""
+    def order_gate(self, intent: OrderIntent) -> str | None:
+        """The runtime's order gate: a refusal reason stops the order (lease lost, fleet halt, exposure cap)."""
         return None
 
     def on_refused(self, intent: OrderIntent, reason: str) -> None:
@@ -144,6 +144,12 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
     def max_lookback(cls, params: ParamsModel) -> int:
         return 0
 
+    @classmethod
+    def schema(cls, name: str | None = None) -> StrategySchema:
+        """What the strategy catalog knows of this class: enough to validate a spec without Backtrader."""
+        return StrategySchema(name or cls.strategy_name or cls.__name__, cls.description, cls.Params, cls.check,
+                              cls.max_lookback)
+
     # -------------------------------------------------------------------------------- lifecycle
 
     def __init__(self) -> None:
@@ -176,7 +182,7 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         """Adopt a position (the broker already holds it) and the counters a previous runtime left."""
         if position.size:
             when = position.entry_time
-            # bar times are naive UTC (research §1.5); the database gives aware ones
+            # bar times are naive UTC (docs/research/backtrader-ccxt.md §1.5); the database gives aware ones
             self.entry_time = when.astimezone(UTC).replace(tzinfo=None) if when and when.tzinfo else when
             self.high_since_entry = max(position.high_since_entry, position.entry_price)
         self.realized_pnl = realized_pnl
@@ -273,7 +279,7 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         if self.risk.max_position_size is not None:
             size = min(size, self.risk.max_position_size - float(self.position.size))
         intent = OrderIntent("buy", size, price, reason, reduces_position=False)
-        refusal = self._risk_refusal(intent) or self.hooks.before_order(intent)
+        refusal = self._risk_refusal(intent) or self.hooks.order_gate(intent)
         if refusal:
             self.hooks.on_refused(intent, refusal)
             return None
@@ -286,7 +292,7 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         if size <= 0:
             return None
         intent = OrderIntent("sell", size, float(self.data.close[0]), reason, reduces_position=True)
-        refusal = self._risk_refusal(intent) or self.hooks.before_order(intent)
+        refusal = self._risk_refusal(intent) or self.hooks.order_gate(intent)
         if refusal:
             self.hooks.on_refused(intent, refusal)
             return None

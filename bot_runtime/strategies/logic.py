@@ -1,6 +1,9 @@
-"""Entry and exit logic mixins: small, registered building blocks that CustomStrategy composes and
-AdvancedStrategyFramework weighs. Each declares its parameters (a pydantic model) and its maximum
-lookback, so a spec can be validated and warm-up sized before any market data arrives."""
+"""Entry and exit logic mixins: the Backtrader side of the logic schemas (bot_runtime.params.logic).
+
+CustomStrategy composes them and AdvancedStrategyFramework weighs them. Each class binds to its
+schema (name, description, parameters, lookback), so a spec is validated and warm-up sized from the
+schema alone, before any market data arrives.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from bot_runtime.strategies.params import ParamsModel
+from bot_runtime.params import LogicSchema, ParamsModel
+from bot_runtime.params.logic import LogicSchemas, entry_logic_schemas, exit_logic_schemas
 
 
 @dataclass(frozen=True)
@@ -24,24 +28,31 @@ class PositionView:
 
 
 class _Logic:
-    """What entry and exit logics share: a registered name, a parameter model, the bound strategy."""
+    """What entry and exit logics share: a schema (name, parameters, lookback), the bound strategy."""
 
+    schema: ClassVar[LogicSchema]
     name: ClassVar[str]
     description: ClassVar[str]
     Params: ClassVar[type[ParamsModel]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        schema = cls.__dict__.get("schema")
+        if schema is not None:
+            cls.name, cls.description, cls.Params = schema.name, schema.description, schema.Params
 
     def __init__(self, strategy: Any, data: Any, params: ParamsModel) -> None:
         self.strategy = strategy
         self.data = data
         self.p: Any = params
 
+    @classmethod
+    def lookback(cls, params: ParamsModel) -> int:
+        return int(cls.schema.lookback(params))
+
 
 class EntryLogic(_Logic):
     """Decides when to enter. `signal()` is an event on this bar (a cross), `bias()` a state."""
-
-    @classmethod
-    def lookback(cls, params: ParamsModel) -> int:
-        raise NotImplementedError
 
     def signal(self) -> int:
         """+1 enter long now, -1 a bearish event now, 0 nothing."""
@@ -55,10 +66,6 @@ class EntryLogic(_Logic):
 class ExitLogic(_Logic):
     """Decides when to leave an open long position; returns the reason or None."""
 
-    @classmethod
-    def lookback(cls, params: ParamsModel) -> int:
-        return 0
-
     def exit_reason(self, position: PositionView) -> str | None:
         raise NotImplementedError
 
@@ -67,15 +74,19 @@ L = TypeVar("L", EntryLogic, ExitLogic)
 
 
 class LogicRegistry(Generic[L]):
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    """Implementations by name; each must bind to a schema of the matching kind."""
+
+    def __init__(self, schemas: LogicSchemas) -> None:
+        self.schemas = schemas
+        self.kind = schemas.kind
         self._by_name: dict[str, type[L]] = {}
 
-    def register(self, cls: type[L], name: str | None = None) -> type[L]:
-        key = name or cls.name
-        if not isinstance(getattr(cls, "Params", None), type) or not issubclass(cls.Params, ParamsModel):
-            raise TypeError(f"{self.kind} logic {key!r} must declare Params, a subclass of {ParamsModel.__name__}")
-        self._by_name[key] = cls
+    def register(self, cls: type[L]) -> type[L]:
+        schema: LogicSchema | None = cls.__dict__.get("schema")
+        if schema is None or self.schemas.get(schema.name) is not schema:
+            raise TypeError(f"{self.kind} logic {cls.__qualname__} must bind to a schema registered in "
+                            f"bot_runtime.params.logic ({self.kind}_logic_schemas)")
+        self._by_name[cls.name] = cls
         return cls
 
     def get(self, name: str) -> type[L] | None:
@@ -88,5 +99,5 @@ class LogicRegistry(Generic[L]):
         return iter(sorted(self._by_name.items()))
 
 
-entry_logics: LogicRegistry[EntryLogic] = LogicRegistry("entry")
-exit_logics: LogicRegistry[ExitLogic] = LogicRegistry("exit")
+entry_logics: LogicRegistry[EntryLogic] = LogicRegistry(entry_logic_schemas)
+exit_logics: LogicRegistry[ExitLogic] = LogicRegistry(exit_logic_schemas)

@@ -2,7 +2,8 @@
 
 Strategies are BotStrategy subclasses with a pydantic `Params` model. They come from the built-ins,
 from `discover_strategies(paths)` (Python files or folders) and from installed plug-ins that declare
-an entry point in the group `botops.strategies` (a strategy class, or a module holding some).
+an entry point in the group `botops.strategies` (a strategy class, or a module holding some). Each
+registered class adds its schema to the strategy catalog (bot_runtime.params), which validates specs.
 """
 
 from __future__ import annotations
@@ -14,21 +15,19 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pydantic import ValidationError
-
+from bot_runtime.api.results import ValidationResult
+from bot_runtime.params import FALLBACK_STRATEGY, ParamsModel, StrategyCatalog, strategy_catalog
+from bot_runtime.params.catalog import CLASS_PLUGIN_GROUP
 from bot_runtime.strategies.base import INTERFACE_VERSION, BotStrategy
-from bot_runtime.strategies.params import ParamsModel
 
 log = logging.getLogger(__name__)
 
-PLUGIN_GROUP = "botops.strategies"
-FALLBACK_STRATEGY = "CustomStrategy"
+PLUGIN_GROUP = CLASS_PLUGIN_GROUP
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
 
@@ -36,47 +35,9 @@ class StrategyRegistrationError(ValueError):
     """A strategy class does not satisfy the contract; the message says which part."""
 
 
-@dataclass
-class ValidationResult:
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def extend(self, other: ValidationResult) -> None:
-        self.errors += other.errors
-        self.warnings += other.warnings
-
-
-def _loc_path(loc: tuple[Any, ...]) -> str:
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-
-
-def model_errors(model: type[ParamsModel], data: Any) -> list[tuple[str, str]]:
-    """Validate `data` against a parameter model; return (path, message) pairs a user can act on."""
-    if not isinstance(data, dict):
-        return [("", f"must be an object of parameters, got {type(data).__name__}")]
-    try:
-        model.model_validate(data)
-    except ValidationError as exc:
-        out = []
-        for err in exc.errors():
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown parameter; allowed: {', '.join(sorted(model.model_fields)) or '(none)'}"
-            elif err["type"] in ("literal_error", "enum"):
-                msg = f"{msg} (got {err.get('input')!r})"
-            elif isinstance(err.get("input"), (str, int, float, bool)) and err["type"] != "missing":
-                msg = f"{msg} (got {err['input']!r})"
-            out.append((_loc_path(tuple(err["loc"])), msg))
-        return out
-    return []
-
-
 class StrategyHandler:
-    def __init__(self) -> None:
+    def __init__(self, catalog: StrategyCatalog | None = None) -> None:
+        self.catalog = catalog if catalog is not None else StrategyCatalog(builtins=(), plugins=False)
         self._strategies: dict[str, type[BotStrategy]] = {}
         self._plugins_loaded = False
         self._lock = threading.RLock()
@@ -103,6 +64,7 @@ class StrategyHandler:
                     f"strategy name {name!r} is already registered by {existing.__module__}.{existing.__qualname__}"
                 )
             self._strategies[name] = klass
+        self.catalog.register(klass.schema(name))
         return klass
 
     @staticmethod
@@ -196,34 +158,15 @@ class StrategyHandler:
         self, strategy_type: str, params: Any, mode: str = "paper", path: str = "spec.strategy",
     ) -> ValidationResult:
         """Errors and warnings, each naming the field, why, and what is allowed."""
-        result = ValidationResult()
-        strategies = self.get_registered_strategies()
-        klass = strategies.get(strategy_type)
-        if klass is None:
-            known = ", ".join(strategies)
-            if mode == "live":
-                result.errors.append(
-                    f"{path}.type: unknown strategy {strategy_type!r}; live mode needs a registered strategy "
-                    f"(no fallback with real money): one of {known}"
-                )
-                return result
-            result.warnings.append(
-                f"{path}.type: unknown strategy {strategy_type!r}; paper mode falls back to "
-                f"{FALLBACK_STRATEGY} (registered: {known})"
-            )
-            klass = strategies[FALLBACK_STRATEGY]
-        problems = model_errors(klass.Params, params if params is not None else {})
-        if not problems:
-            problems = klass.check(klass.Params.model_validate(params or {}))
-        result.errors += [f"{path}.params{sub}: {msg}" for sub, msg in problems]
-        return result
+        self.load_plugins()
+        return self.catalog.validate_strategy_config(strategy_type, params, mode, path)
 
     def parse_params(self, strategy_type: str, params: Any) -> tuple[type[BotStrategy], ParamsModel]:
         klass = self.get_strategy_class(strategy_type)
         return klass, klass.Params.model_validate(params or {})
 
 
-strategy_handler = StrategyHandler()
+strategy_handler = StrategyHandler(strategy_catalog)
 register_strategy = strategy_handler.register_strategy
 get_strategy_class = strategy_handler.get_strategy_class
 validate_strategy_config = strategy_handler.validate_strategy_config

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.api.rows import validate_row
 from bot_runtime.db.repository import BotRepository, LeaseLost, TradeRecord
 from bot_runtime.db.schema import TradingBot
 from tests.corpus import BASE_SPEC
@@ -36,7 +37,7 @@ def test_enabled_bots_filtered_by_user(repository: BotRepository) -> None:
 def test_row_validates_back_to_its_spec(repository: BotRepository) -> None:
     bot = repository.get_bot(new_bot(repository, "v"))
     assert bot is not None
-    spec, result = repository.validate_bot_configuration(bot)
+    spec, result = validate_row(bot)
     assert result.errors == [] and spec == TradingBotSpec.model_validate(BASE_SPEC)
 
 
@@ -147,7 +148,7 @@ def test_example_rows_are_valid_bots(postgres_server: Any) -> None:
             rows = repo.get_enabled_bots()
             assert len(rows) == 3
             for row in rows:
-                spec, result = repo.validate_bot_configuration(row)
+                spec, result = validate_row(row)
                 assert spec is not None, (row.name, result.errors)
         finally:
             engine.dispose()

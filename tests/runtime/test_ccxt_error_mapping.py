@@ -1,4 +1,4 @@
-"""The research note's error-mapping table, against real ccxt and the loopback exchange.
+"""The error-mapping table of docs/research/backtrader-ccxt.md §3.3, against real ccxt and the loopback exchange.
 
 It pins how ccxt classes each failure (an upgrade that moves a class fails here) and how our
 policy treats it (transient / fatal / order-level / unknown).

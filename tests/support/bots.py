@@ -19,7 +19,7 @@ from kubernetes.utils import create_from_dict
 from bot_operator.builders.names import bot_labels, service_account_name
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_runtime.api import constants as c
-from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.api.models import TradingBot, TradingBotSpec
 from bot_runtime.db.repository import BotRepository
 from botops_dev.controlplane import ControlPlane, free_port
 from tests.support.kube import wait_for
@@ -62,8 +62,9 @@ class Bot:
         self.body = objects.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, {
             "apiVersion": c.API_VERSION, "kind": c.KIND,
             "metadata": {"name": name, "labels": labels}, "spec": spec})
-        for obj in (build_service_account(self.body, labels), build_role(self.body, labels),
-                    build_role_binding(self.body, labels)):
+        resource = TradingBot.from_resource(self.body)
+        for obj in (build_service_account(resource, labels), build_role(resource, labels),
+                    build_role_binding(resource, labels)):
             create_from_dict(api, obj, namespace=namespace)
         self.kubeconfig = plane.write_service_account_kubeconfig(
             namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot_runtime.api.models import NOTIFICATION_EVENTS, TIMEFRAMES, TradingBotSpec
-from bot_runtime.db.mapping import row_message, row_to_raw_spec, spec_to_row
+from bot_runtime.api.rows import row_message, row_to_raw_spec, spec_to_row
 
 names = st.from_regex(r"[a-z][a-z0-9]{1,10}", fullmatch=True)
 secret_names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?", fullmatch=True)

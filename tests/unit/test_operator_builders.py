@@ -15,12 +15,13 @@ from bot_operator.builders.pod import build_pod, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import DesiredBot, plan_sync, spec_digest
-from bot_runtime.api.models import RestartPolicy, TradingBotSpec
+from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec
 from tests.support.bots import FAST_SPEC
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(database_url="postgresql://x@db/bots", runtime_image="img:1")
-BOT = {"metadata": {"name": "alpha", "namespace": "trading", "uid": "u-1", "generation": 3}, "spec": FAST_SPEC}
+BOT = TradingBot.from_resource({"metadata": {"name": "alpha", "namespace": "trading", "uid": "u-1", "generation": 3},
+                                 "spec": FAST_SPEC})
 SPEC = TradingBotSpec.model_validate(FAST_SPEC)
 LABELS = bot_labels("alpha", 7, "kubernetes")
 

@@ -30,7 +30,7 @@ class RecordingHooks(StrategyHooks):
         self.halts: list[str] = []
         self.orders: list[Any] = []
 
-    def before_order(self, intent: OrderIntent) -> str | None:
+    def order_gate(self, intent: OrderIntent) -> str | None:
         self.intents.append(intent)
         return self.refuse
 

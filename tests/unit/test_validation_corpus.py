@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot_runtime.db.mapping import row_to_spec, validate_row
-from bot_runtime.validation import validate_spec
+from bot_runtime.api.rows import row_to_spec, validate_row
+from bot_runtime.api.validation import validate_spec
 from tests.corpus import BASE_ROW, BASE_SPEC, CASES, Case
 
 SPEC_CASES = [c for c in CASES if c.layer in ("apiserver", "semantic")]

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any
+
+from botops_example_strategy_params import SCHEMA, BreakoutParams
 
 from bot_runtime.btcompat import bt
-from bot_runtime.strategies import BotStrategy, ParamsModel
-
-
-class BreakoutParams(ParamsModel):
-    entry_period: int = Field(20, ge=2, le=500, description="Bars of the breakout high.")
-    exit_period: int = Field(10, ge=2, le=500, description="Bars of the exit low.")
-    momentum_period: int = Field(10, ge=1, le=500, description="Bars of the momentum filter.")
-    stake: float = Field(0.5, gt=0, le=1, description="Fraction of free cash per entry.")
-
-    @model_validator(mode="after")
-    def _exit_not_slower(self) -> BreakoutParams:
-        if self.exit_period > self.entry_period:
-            raise ValueError(f"exit_period ({self.exit_period}) must not exceed entry_period ({self.entry_period})")
-        return self
+from bot_runtime.strategies import BotStrategy
 
 
 class BreakoutMomentum(BotStrategy):
-    strategy_name = "BreakoutMomentum"
-    description = "Donchian breakout entries filtered by momentum; exit below the recent low."
+    strategy_name = SCHEMA.name
+    description = SCHEMA.description
     Params = BreakoutParams
 
     @classmethod
-    def max_lookback(cls, params: BreakoutParams) -> int:  # type: ignore[override]
-        return max(params.entry_period, params.momentum_period) + 1
+    def max_lookback(cls, params: Any) -> int:
+        return SCHEMA.max_lookback(params)
 
     def build(self) -> None:
         self.high = bt.indicators.Highest(self.data.high(-1), period=self.cfg.entry_period)

@@ -1,5 +1,5 @@
-"""The check every order passes: the bot's lease, fleet halts and exposure caps, in one round trip to
-the database, committed halts included (so no order leaves after a halt is committed).
+"""The order gate every order passes: the bot's lease, fleet halts and exposure caps, in one round trip
+to the database, committed halts included (so no order leaves after a halt is committed).
 
 Halts also arrive by NOTIFY, so a halted runtime stops deciding (and, with --flatten, closes its
 position) at once rather than at its next order. While the database is away, the lease's local
@@ -24,7 +24,7 @@ from bot_runtime.strategies import OrderIntent
 log = logging.getLogger(__name__)
 
 
-class OrderGuard:
+class OrderGate:
     def __init__(self, fleet: FleetControls, lease: LeaseGuard, bot: BotRef, account: str | None) -> None:
         self.fleet, self.lease, self.bot, self.account = fleet, lease, bot, account
         self.halts: list[Halt] = []

@@ -11,8 +11,8 @@ import re
 from typing import Any, Protocol
 
 from bot_runtime.api.models import TradingBotSpec
-from bot_runtime.strategies.registry import ValidationResult
-from bot_runtime.validation import validate_spec
+from bot_runtime.api.results import ValidationResult
+from bot_runtime.api.validation import validate_spec
 
 MARKET_COLUMNS = ("exchange", "symbol", "timeframe")
 MAX_NAME = 253

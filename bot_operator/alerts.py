@@ -8,14 +8,13 @@ import base64
 import hashlib
 import logging
 import time
-from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 
 from bot_operator.kube import Cluster
 from bot_operator.settings import OperatorSettings
-from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.api.models import TradingBot, TradingBotSpec
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.notifications import (
     NotificationConfigError,
@@ -34,7 +33,7 @@ PHASE_NEWS = {  # phase reached -> (event type, severity, title)
 }
 
 
-class OperatorNotifications:
+class OwnerAlerts:
     def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
                  registry: CollectorRegistry) -> None:
         self.settings, self.cluster, self.repo = settings, cluster, repo
@@ -74,16 +73,15 @@ class OperatorNotifications:
         self._default = (time.monotonic(), urls)
         return urls
 
-    def _notifier(self, bot: dict[str, Any], spec: TradingBotSpec | None, bot_id: int | None) -> Notifier | None:
-        meta = bot["metadata"]
-        key = (meta["namespace"], meta["name"])
+    def _notifier(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None) -> Notifier | None:
+        key = (bot.namespace, bot.name)
         urls = list(self._default_urls())
         settings = Settings(digest_seconds=1.0)
         if spec is not None and spec.notifications is not None:
             ref = spec.notifications.secret_ref
             field = "spec.notifications.secretRef"
             try:
-                own, _ = parse_urls(self._secret_value(meta["namespace"], ref.name, ref.key, field), field)
+                own, _ = parse_urls(self._secret_value(bot.namespace, ref.name, ref.key, field), field)
                 urls += own
                 self._problems.pop(key, None)
             except NotificationConfigError as exc:
@@ -106,13 +104,13 @@ class OperatorNotifications:
                                        details={"event": event, "service": service, "target": target, "ok": ok})
 
         symbol = spec.market.symbol if spec is not None else ""
-        notifier = Notifier(urls, subject=f"{meta['namespace']}/{meta['name']} {symbol}".strip(), settings=settings,
+        notifier = Notifier(urls, subject=f"{bot.ref} {symbol}".strip(), settings=settings,
                             recorder=record, metrics=self.metrics)
         self._notifiers[key] = (fingerprint, notifier)
         return notifier
 
-    def _report_problem(self, bot: dict[str, Any], bot_id: int | None, problem: str) -> None:
-        key = (bot["metadata"]["namespace"], bot["metadata"]["name"])
+    def _report_problem(self, bot: TradingBot, bot_id: int | None, problem: str) -> None:
+        key = (bot.namespace, bot.name)
         if self._problems.get(key) == problem:
             return
         self._problems[key] = problem
@@ -121,7 +119,7 @@ class OperatorNotifications:
         if bot_id is not None:
             self.repo.record_event(bot_id, "operator", "notifications_invalid", problem, severity="warning")
 
-    def phase_changed(self, bot: dict[str, Any], spec: TradingBotSpec | None, bot_id: int | None,
+    def phase_changed(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None,
                       previous: str | None, phase: str, message: str) -> None:
         news = PHASE_NEWS.get(phase)
         if news is None and phase == "Running" and previous in ("Degraded", "Error"):
@@ -129,7 +127,7 @@ class OperatorNotifications:
         if news is not None:
             self.send(bot, spec, bot_id, news[0], news[2], [message], news[1])
 
-    def send(self, bot: dict[str, Any], spec: TradingBotSpec | None, bot_id: int | None, event: str, title: str,
+    def send(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None, event: str, title: str,
              lines: list[str], severity: str = "info") -> None:
         try:
             notifier = self._notifier(bot, spec, bot_id)
@@ -139,11 +137,10 @@ class OperatorNotifications:
         if notifier is not None:
             notifier.notify(event, title, lines, severity)
 
-    def check(self, bot: dict[str, Any], spec: TradingBotSpec | None, bot_id: int | None) -> None:
+    def check(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None) -> None:
         """Read the bot's targets (each minute, or when the spec changes), so a broken setting is
         reported without waiting for news."""
-        meta = bot["metadata"]
-        key, generation = (meta["namespace"], meta["name"]), int(meta.get("generation") or 0)
+        key, generation = (bot.namespace, bot.name), bot.metadata.generation
         last = self._checked.get(key)
         if last is not None and last[0] == generation and time.monotonic() - last[1] < 60:
             return

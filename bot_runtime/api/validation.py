@@ -1,7 +1,8 @@
 """Semantic validation of a TradingBot spec: what the apiserver's schema cannot say.
 
-Used by the operator (manifests and rows), the syncer (rows, through the repository) and the
-runtime (before it trades). Every message names the field, says why, and what is allowed.
+Used by the operator (manifests and rows), the syncer (rows) and the runtime (before it trades), with
+the strategy catalog's parameter schemas (no strategy is imported). Every message names the field,
+says why, and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pydantic import ValidationError
 
 from bot_runtime.api.exchanges import EXCHANGES
 from bot_runtime.api.models import TradingBotSpec
-from bot_runtime.strategies import strategy_handler
-from bot_runtime.strategies.registry import ValidationResult
+from bot_runtime.api.results import ValidationResult
+from bot_runtime.params import StrategyCatalog, strategy_catalog
 
 # What a pattern means, in words, for the fields whose pattern alone would puzzle a user.
 HINTS = {
@@ -58,7 +59,9 @@ def parse_spec(raw: dict[str, Any]) -> tuple[TradingBotSpec | None, list[str]]:
         return None, schema_errors(exc)
 
 
-def validate_spec(raw: dict[str, Any] | TradingBotSpec) -> tuple[TradingBotSpec | None, ValidationResult]:
+def validate_spec(
+    raw: dict[str, Any] | TradingBotSpec, catalog: StrategyCatalog = strategy_catalog,
+) -> tuple[TradingBotSpec | None, ValidationResult]:
     """Parse and check a spec; the spec is returned only when it has no errors."""
     if isinstance(raw, TradingBotSpec):
         spec: TradingBotSpec | None = raw
@@ -68,15 +71,20 @@ def validate_spec(raw: dict[str, Any] | TradingBotSpec) -> tuple[TradingBotSpec 
     result = ValidationResult(errors=errors)
     if spec is None:
         return None, result
-    result.extend(semantic_checks(spec))
+    result.extend(semantic_checks(spec, catalog))
     return (spec if result.ok else None), result
 
 
-def semantic_checks(spec: TradingBotSpec) -> ValidationResult:
+def semantic_checks(spec: TradingBotSpec, catalog: StrategyCatalog = strategy_catalog) -> ValidationResult:
     result = ValidationResult()
-    err, warn = result.errors.append, result.warnings.append
-    market, live = spec.market, spec.mode == "live"
+    for check in (_market_checks, _broker_checks, _restart_policy_checks):
+        check(spec, result)
+    _strategy_checks(spec, catalog, result)
+    return result
 
+
+def _market_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
+    market, err, warn = spec.market, result.errors.append, result.warnings.append
     if market.exchange not in EXCHANGES:
         close = difflib.get_close_matches(market.exchange, sorted(EXCHANGES), n=3)
         suggestion = f"; did you mean {', '.join(close)}?" if close else ""
@@ -87,27 +95,39 @@ def semantic_checks(spec: TradingBotSpec) -> ValidationResult:
             "timestamp,open,high,low,close,volume rows)")
     if market.feed != "csv" and market.csv_path:
         warn(f"spec.market.csvPath: ignored because spec.market.feed is {market.feed}")
-    if live and market.feed != "ccxt":
+    if spec.mode == "live" and market.feed != "ccxt":
         err(f"spec.market.feed: live mode trades real money and needs the exchange's data (ccxt); "
             f"{market.feed} is allowed in paper mode only")
+
+
+def _broker_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
+    live = spec.mode == "live"
     if live and spec.broker.credentials_secret_ref is None:
-        err("spec.broker.credentialsSecretRef: required in live mode (a Secret with the exchange API key and "
-            "secret; credentials are never written into the resource)")
+        result.errors.append("spec.broker.credentialsSecretRef: required in live mode (a Secret with the exchange "
+                             "API key and secret; credentials are never written into the resource)")
     if not live and spec.broker.credentials_secret_ref is not None:
-        warn("spec.broker.credentialsSecretRef: ignored in paper mode (no orders reach the exchange)")
+        result.warnings.append("spec.broker.credentialsSecretRef: ignored in paper mode (no orders reach the exchange)")
     if live and spec.risk.max_daily_loss is None:
-        warn("spec.risk.maxDailyLoss: not set; a live bot without a daily loss limit can lose without bound")
+        result.warnings.append("spec.risk.maxDailyLoss: not set; a live bot without a daily loss limit can lose "
+                               "without bound")
+
+
+def _restart_policy_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
     policy = spec.restart_policy
     if policy.max_delay_seconds < policy.initial_delay_seconds:
-        err(f"spec.restartPolicy.maxDelaySeconds: {policy.max_delay_seconds:g} is below initialDelaySeconds "
-            f"{policy.initial_delay_seconds:g}; the cap must be at least the first delay")
+        result.errors.append(f"spec.restartPolicy.maxDelaySeconds: {policy.max_delay_seconds:g} is below "
+                             f"initialDelaySeconds {policy.initial_delay_seconds:g}; the cap must be at least the "
+                             "first delay")
 
-    strategy = strategy_handler.validate_strategy_config(spec.strategy.type, spec.strategy.params, spec.mode)
+
+def _strategy_checks(spec: TradingBotSpec, catalog: StrategyCatalog, result: ValidationResult) -> None:
+    strategy = catalog.validate_strategy_config(spec.strategy.type, spec.strategy.params, spec.mode)
     result.extend(strategy)
-    if strategy.ok:
-        klass, params = strategy_handler.parse_params(spec.strategy.type, spec.strategy.params)
-        lookback = klass.max_lookback(params)
-        if market.warmup_bars < lookback:
-            warn(f"spec.market.warmupBars: {market.warmup_bars} is below the strategy's lookback of {lookback} "
-                 f"bars; it will not trade until {lookback - market.warmup_bars} more bars have closed")
-    return result
+    if not strategy.ok:
+        return
+    schema, params = catalog.resolve(spec.strategy.type, spec.strategy.params)
+    lookback = int(schema.max_lookback(params))
+    warmup = spec.market.warmup_bars
+    if warmup < lookback:
+        result.warnings.append(f"spec.market.warmupBars: {warmup} is below the strategy's lookback of {lookback} "
+                               f"bars; it will not trade until {lookback - warmup} more bars have closed")

@@ -1,0 +1,26 @@
+"""What a run reports, shared between Cerebro's thread (which writes it) and the monitor, status and
+order threads (which read it): the strategy's last snapshot, the trade count and the PnL baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot_runtime.strategies import Snapshot
+
+
+@dataclass
+class BotFigures:
+    paper_cash: float | None  # paper mode: PnL of a first run counts from the spec's cash
+    snapshot: Snapshot | None = None
+    trade_count: int = 0
+    baseline_equity: float | None = None  # PnL counts from it, across runs (restored at start)
+    peak_equity: float = 0.0
+
+    def pnl(self, snap: Snapshot) -> float:
+        if self.baseline_equity is None:  # the first run of this bot: PnL counts from here, across runs
+            self.baseline_equity = self.paper_cash if self.paper_cash is not None else snap.equity
+        return snap.equity - self.baseline_equity
+
+    def drawdown(self, snap: Snapshot) -> float:
+        self.peak_equity = max(self.peak_equity, snap.equity)
+        return (self.peak_equity - snap.equity) / self.peak_equity if self.peak_equity else 0.0

@@ -1,0 +1,99 @@
+"""The order path of a run: our client order ids, the order gate before every order, and what a fill
+or a rejection leaves behind (bot_trades, saved state, notifications, metrics)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from bot_runtime.btcompat import bt
+from bot_runtime.context import RunContext
+from bot_runtime.continuity import Continuity
+from bot_runtime.control import RunControl, lease_lost
+from bot_runtime.db.repository import LeaseLost, TradeRecord
+from bot_runtime.figures import BotFigures
+from bot_runtime.gate import OrderGate
+from bot_runtime.news import BotNews
+from bot_runtime.strategies import OrderIntent
+
+log = logging.getLogger("bot_runtime")
+
+QUIET_REFUSALS = ("lease lost", "the runtime is stopping", "halted by")  # said elsewhere; no risk notification
+
+
+class OrderPath:
+    def __init__(self, ctx: RunContext, control: RunControl, gate: OrderGate, news: BotNews, figures: BotFigures,
+                 continuity: Continuity) -> None:
+        self.ctx, self.control, self.gate = ctx, control, gate
+        self.news, self.figures, self.continuity = news, figures, continuity
+
+    def client_order_id(self, ref: int) -> str:
+        return f"bt{self.ctx.bot_id}-{self.ctx.lease.lease.token}-{ref}"
+
+    def check(self, intent: OrderIntent) -> str | None:
+        """The order gate: a refusal reason, or None to send the order."""
+        if self.control.stopping:
+            return "the runtime is stopping"
+        snap = self.figures.snapshot
+        try:
+            refusal = self.gate.check(intent, snap.position if snap else 0.0)
+        except LeaseLost as exc:
+            self.control.fail(lease_lost(exc))
+            return f"lease lost: {exc}"
+        if refusal and refusal.startswith("exposure cap"):
+            self.news.record("exposure_cap", f"order refused: {refusal}", "warning")
+        if refusal is None:
+            log.info("order: %s %.8g (%s)", intent.side, intent.size, intent.reason)
+        return refusal
+
+    def refused(self, intent: OrderIntent, reason: str) -> None:
+        self.news.note(f"order refused: {intent.side} {intent.size:.8g}: {reason}")
+        if not reason.startswith(QUIET_REFUSALS):
+            self.news.tell("risk_limit", "Order refused by a risk limit", [reason], "warning")
+
+    def on_order(self, order: Any) -> None:
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        metrics = self.ctx.metrics
+        executed = abs(order.executed.size)
+        if order.status == order.Completed or (executed and order.status in (order.Canceled, order.Rejected)):
+            self._record_trade(order)
+            self.continuity.save()
+            self.continuity.flattened(order)
+        if order.status in (order.Completed, order.Canceled, order.Rejected, order.Margin, order.Expired):
+            metrics.labels(metrics.orders, status=order.getstatusname().lower()).inc()
+        if order.status in (order.Rejected, order.Margin):
+            reason = order.info.get("reject_reason") or order.getstatusname().lower()
+            self.news.note(f"order rejected: {reason}")
+            self.news.record("order_rejected", f"order {order.ref} rejected: {reason}", "warning")
+            self.news.tell("order_rejected", "Order rejected", [reason], "warning")
+
+    def _record_trade(self, order: Any) -> None:
+        cid = order.info.get("client_order_id") or self.client_order_id(order.ref)
+        exec_dt = bt.num2date(order.executed.dt).replace(tzinfo=UTC) if order.executed.dt else datetime.now(UTC)
+        trade = TradeRecord(
+            client_order_id=cid, exchange_order_id=order.info.get("exchange_order_id"),
+            symbol=self.ctx.spec.market.symbol, side="buy" if order.isbuy() else "sell",
+            amount=Decimal(str(abs(order.executed.size))), price=Decimal(str(order.executed.price)),
+            fee=Decimal(str(order.executed.comm)), pnl=Decimal(str(order.executed.pnl)) if order.executed.pnl else None,
+            executed_at=exec_dt, mode=self.ctx.spec.mode, run_id=self.ctx.run_id,
+        )
+        self.ctx.journal.trade(trade)
+        self.figures.trade_count += 1
+        self._tell_fill(order, trade)
+        self.ctx.metrics.labels(self.ctx.metrics.trades).inc()
+        log.info("trade %s: %s %.8g @ %.8g", cid, trade.side, trade.amount, trade.price)
+
+    def _tell_fill(self, order: Any, trade: TradeRecord) -> None:
+        after = float(order.executed.psize)
+        before = after - float(order.executed.size)
+        fill = f"{trade.side} {float(trade.amount):.8g} @ {float(trade.price):.8g}, fee {float(trade.fee):.4g}"
+        if not before and after:
+            self.news.tell("position_opened", f"Position opened: {fill}", [f"position {after:.8g}"])
+        elif before and not after:
+            pnl = float(order.executed.pnl or 0.0) - float(order.executed.comm or 0.0)
+            self.news.tell("position_closed", f"Position closed: {fill}, pnl {pnl:+.2f}", [f"pnl {pnl:+.2f}"])
+        else:
+            self.news.tell("order_filled", f"Order filled: {fill}", [f"position {after:.8g}"])
