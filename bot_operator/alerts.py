@@ -34,8 +34,9 @@ PHASE_NEWS = {  # phase reached -> (event type, severity, title)
 
 
 class OwnerAlerts:
-    def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
-                 registry: CollectorRegistry) -> None:
+    def __init__(
+        self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository, registry: CollectorRegistry
+    ) -> None:
         self.settings, self.cluster, self.repo = settings, cluster, repo
         self.metrics = NotificationMetrics(registry)
         self._notifiers: dict[tuple[str, str], tuple[str, Notifier]] = {}
@@ -48,13 +49,15 @@ class OwnerAlerts:
             secret = self.cluster.core.read_namespaced_secret(name, namespace)
         except ApiException as exc:
             if exc.status == 404:
-                raise NotificationConfigError(f"{field}.name: Secret {name!r} not found in namespace "
-                                              f"{namespace!r}") from exc
+                raise NotificationConfigError(
+                    f"{field}.name: Secret {name!r} not found in namespace {namespace!r}"
+                ) from exc
             raise
         data = secret.data or {}
         if key not in data:
-            raise NotificationConfigError(f"{field}.key: Secret {name!r} has no key {key!r} (it has: "
-                                          f"{', '.join(sorted(data)) or 'no keys'})")
+            raise NotificationConfigError(
+                f"{field}.key: Secret {name!r} has no key {key!r} (it has: {', '.join(sorted(data)) or 'no keys'})"
+            )
         return base64.b64decode(data[key]).decode()
 
     def _default_urls(self) -> list[str]:
@@ -65,8 +68,10 @@ class OwnerAlerts:
         if time.monotonic() - loaded < 60:
             return urls
         try:
-            urls, _ = parse_urls(self._secret_value(self.settings.lease_namespace(), name, "urls",
-                                                    "notifications.defaultSecret"), "notifications.defaultSecret")
+            urls, _ = parse_urls(
+                self._secret_value(self.settings.lease_namespace(), name, "urls", "notifications.defaultSecret"),
+                "notifications.defaultSecret",
+            )
         except NotificationConfigError as exc:
             log.warning("fleet-wide notifications off: %s", exc)
             urls = []
@@ -98,14 +103,19 @@ class OwnerAlerts:
 
         def record(event: str, service: str, target: str, ok: bool) -> None:
             if bot_id is not None:
-                self.repo.record_event(bot_id, "operator", "notification",
-                                       f"{event} to {service}: {'ok' if ok else 'failed'}",
-                                       severity="info" if ok else "warning",
-                                       details={"event": event, "service": service, "target": target, "ok": ok})
+                self.repo.record_event(
+                    bot_id,
+                    "operator",
+                    "notification",
+                    f"{event} to {service}: {'ok' if ok else 'failed'}",
+                    severity="info" if ok else "warning",
+                    details={"event": event, "service": service, "target": target, "ok": ok},
+                )
 
         symbol = spec.market.symbol if spec is not None else ""
-        notifier = Notifier(urls, subject=f"{bot.ref} {symbol}".strip(), settings=settings,
-                            recorder=record, metrics=self.metrics)
+        notifier = Notifier(
+            urls, subject=f"{bot.ref} {symbol}".strip(), settings=settings, recorder=record, metrics=self.metrics
+        )
         self._notifiers[key] = (fingerprint, notifier)
         return notifier
 
@@ -119,16 +129,31 @@ class OwnerAlerts:
         if bot_id is not None:
             self.repo.record_event(bot_id, "operator", "notifications_invalid", problem, severity="warning")
 
-    def phase_changed(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None,
-                      previous: str | None, phase: str, message: str) -> None:
+    def phase_changed(
+        self,
+        bot: TradingBot,
+        spec: TradingBotSpec | None,
+        bot_id: int | None,
+        previous: str | None,
+        phase: str,
+        message: str,
+    ) -> None:
         news = PHASE_NEWS.get(phase)
         if news is None and phase == "Running" and previous in ("Degraded", "Error"):
             news = ("bot_recovered", "info", "Bot recovered")
         if news is not None:
             self.send(bot, spec, bot_id, news[0], news[2], [message], news[1])
 
-    def send(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None, event: str, title: str,
-             lines: list[str], severity: str = "info") -> None:
+    def send(
+        self,
+        bot: TradingBot,
+        spec: TradingBotSpec | None,
+        bot_id: int | None,
+        event: str,
+        title: str,
+        lines: list[str],
+        severity: str = "info",
+    ) -> None:
         try:
             notifier = self._notifier(bot, spec, bot_id)
         except ApiException as exc:

@@ -35,12 +35,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot_operator.runner import Operator
     from bot_operator.settings import OperatorSettings
 
-    overrides = {k: v for k, v in {
-        "namespace": args.namespace, "all_namespaces": args.all_namespaces or None, "user_id": args.user_id,
-        "poll_interval": args.poll_interval, "database_url": args.database_url,
-        "bots_namespace": args.bots_namespace, "resync_interval": args.resync_interval,
-        "health_port": args.health_port, "identity": args.identity,
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "namespace": args.namespace,
+            "all_namespaces": args.all_namespaces or None,
+            "user_id": args.user_id,
+            "poll_interval": args.poll_interval,
+            "database_url": args.database_url,
+            "bots_namespace": args.bots_namespace,
+            "resync_interval": args.resync_interval,
+            "health_port": args.health_port,
+            "identity": args.identity,
+        }.items()
+        if v is not None
+    }
     try:
         settings = OperatorSettings(**overrides)
     except ValidationError as exc:
@@ -74,13 +83,19 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         if args.fleet_command == "halt":
             scope, value = _scope(args)
             halt_id = fleet.halt(scope, value, args.reason, args.by, flatten=args.flatten)
-            print(f"halt {halt_id} committed ({scope} {value or ''}".rstrip() + "): no order is sent from now on"
-                  + ("; positions are being closed" if args.flatten else ""))
+            print(
+                f"halt {halt_id} committed ({scope} {value or ''}".rstrip()
+                + "): no order is sent from now on"
+                + ("; positions are being closed" if args.flatten else "")
+            )
         elif args.fleet_command == "resume":
             scope, value = _scope(args)
             count = fleet.resume(scope, value, args.by)
-            print(f"resumed {count} halt(s) of {scope} {value}".rstrip() if count else
-                  f"no active halt of {scope} {value}".rstrip())
+            print(
+                f"resumed {count} halt(s) of {scope} {value}".rstrip()
+                if count
+                else f"no active halt of {scope} {value}".rstrip()
+            )
             return 0 if count else 1
         elif args.fleet_command in ("cap", "uncap"):
             if args.user_id is not None:
@@ -89,8 +104,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
                 namespace, _, name = args.account_of.partition("/")
                 row = repo.get_bot_by_ref(namespace, name)
                 if row is None or not row.account_fingerprint:
-                    print(f"bot-operator: {args.account_of} has no known exchange account (a live bot, once it "
-                          "has been reconciled)", file=sys.stderr)
+                    print(
+                        f"bot-operator: {args.account_of} has no known exchange account (a live bot, once it "
+                        "has been reconciled)",
+                        file=sys.stderr,
+                    )
                     return 2
                 scope, value = "account", row.account_fingerprint
             if args.fleet_command == "cap":
@@ -113,8 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bot-operator",
         description="Runs TradingBot resources as bot pods and syncs them with the trading_bots table.",
     )
-    parser.add_argument("--log-level", default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING or ERROR (env BOTOPS_LOG_LEVEL)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING or ERROR (env BOTOPS_LOG_LEVEL)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the operator (leader election, reconcile, database sync)")
@@ -149,15 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     fleet = commands.add_parser("fleet", help="halt or resume trading, and exposure caps, across the fleet")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
-    halt = fleet_commands.add_parser("halt", parents=[database, who],
-                                     help="no order is sent once the halt is committed; runtimes wake at once")
+    halt = fleet_commands.add_parser(
+        "halt", parents=[database, who], help="no order is sent once the halt is committed; runtimes wake at once"
+    )
     targets(halt)
     halt.add_argument("--flatten", action="store_true", help="also close every open position")
     halt.add_argument("--reason", required=True, help="why (shown in status and recorded)")
     resume = fleet_commands.add_parser("resume", parents=[database, who], help="lift the matching halts")
     targets(resume)
-    cap = fleet_commands.add_parser("cap", parents=[database, who],
-                                    help="total notional allowed across a user's or an exchange account's bots")
+    cap = fleet_commands.add_parser(
+        "cap", parents=[database, who], help="total notional allowed across a user's or an exchange account's bots"
+    )
     cap_target = cap.add_mutually_exclusive_group(required=True)
     cap_target.add_argument("--user-id", type=int)
     cap_target.add_argument("--account-of", help="the exchange account of the live bot NAMESPACE/NAME")

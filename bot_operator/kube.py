@@ -43,17 +43,20 @@ class Cluster:
     def list_bots(self, namespace: str | None, label_selector: str | None = None) -> list[dict[str, Any]]:
         result: Any
         if namespace:
-            result = self.objects.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL,
-                                                                label_selector=label_selector or "")
+            result = self.objects.list_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.PLURAL, label_selector=label_selector or ""
+            )
         else:
-            result = self.objects.list_cluster_custom_object(c.GROUP, c.VERSION, c.PLURAL,
-                                                             label_selector=label_selector or "")
+            result = self.objects.list_cluster_custom_object(
+                c.GROUP, c.VERSION, c.PLURAL, label_selector=label_selector or ""
+            )
         return list(result.get("items", []))
 
     def get_bot(self, namespace: str, name: str) -> TradingBot | None:
         try:
             return TradingBot.from_resource(
-                self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name))
+                self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -63,27 +66,32 @@ class Cluster:
         self._wrote("create")
         return dict(self.objects.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, body))
 
-    def replace_bot_spec(self, namespace: str, name: str, spec: dict[str, Any], labels: dict[str, str],
-                         annotations: dict[str, str]) -> None:
+    def replace_bot_spec(
+        self, namespace: str, name: str, spec: dict[str, Any], labels: dict[str, str], annotations: dict[str, str]
+    ) -> None:
         """Replace the whole spec (a merge patch would keep keys a person added) and our metadata."""
         ops = [{"op": "replace", "path": "/spec", "value": spec}]
         ops += [{"op": "add", "path": f"/metadata/labels/{_escape(k)}", "value": v} for k, v in labels.items()]
-        ops += [{"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v}
-                for k, v in annotations.items()]
+        ops += [
+            {"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v} for k, v in annotations.items()
+        ]
         self._wrote("patch")
-        self.objects.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name, ops,
-                                                    _content_type=JSON_PATCH)
+        self.objects.patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.PLURAL, name, ops, _content_type=JSON_PATCH
+        )
 
     def patch_bot_metadata(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         self._wrote("patch")
-        self.objects.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name,
-                                                    {"metadata": {"labels": labels}}, _content_type=MERGE_PATCH)
+        self.objects.patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.PLURAL, name, {"metadata": {"labels": labels}}, _content_type=MERGE_PATCH
+        )
 
     def patch_bot_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """A merge patch of operator-owned status fields (status.runtime belongs to the runtime)."""
         self._wrote("patch")
-        self.objects.patch_namespaced_custom_object_status(c.GROUP, c.VERSION, namespace, c.PLURAL, name,
-                                                           {"status": status}, _content_type=MERGE_PATCH)
+        self.objects.patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, namespace, c.PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
+        )
 
     def delete_bot(self, namespace: str, name: str) -> None:
         self._wrote("delete")
@@ -152,17 +160,25 @@ class Cluster:
 
     def _verbs(self, kind: str) -> tuple[Any, Any, Any]:
         if kind == "ServiceAccount":
-            return (self.core.read_namespaced_service_account, self.core.create_namespaced_service_account,
-                    self.core.replace_namespaced_service_account)
+            return (
+                self.core.read_namespaced_service_account,
+                self.core.create_namespaced_service_account,
+                self.core.replace_namespaced_service_account,
+            )
         if kind == "Role":
-            return (self.rbac.read_namespaced_role, self.rbac.create_namespaced_role,
-                    self.rbac.replace_namespaced_role)
+            return (self.rbac.read_namespaced_role, self.rbac.create_namespaced_role, self.rbac.replace_namespaced_role)
         if kind == "RoleBinding":
-            return (self.rbac.read_namespaced_role_binding, self.rbac.create_namespaced_role_binding,
-                    self.rbac.replace_namespaced_role_binding)
+            return (
+                self.rbac.read_namespaced_role_binding,
+                self.rbac.create_namespaced_role_binding,
+                self.rbac.replace_namespaced_role_binding,
+            )
         if kind == "Secret":
-            return (self.core.read_namespaced_secret, self.core.create_namespaced_secret,
-                    self.core.replace_namespaced_secret)
+            return (
+                self.core.read_namespaced_secret,
+                self.core.create_namespaced_secret,
+                self.core.replace_namespaced_secret,
+            )
         raise ValueError(f"cannot ensure a {kind}")
 
     # ----------------------------------------------------------------------------------- events
@@ -171,14 +187,28 @@ class Cluster:
         now = datetime.now(UTC)
         self._wrote("create")
         try:
-            self.core.create_namespaced_event(bot.namespace, client.CoreV1Event(
-                metadata=client.V1ObjectMeta(generate_name=f"{bot.name}."),
-                involved_object=client.V1ObjectReference(api_version=c.API_VERSION, kind=c.KIND, name=bot.name,
-                                                         namespace=bot.namespace, uid=bot.metadata.uid or None),
-                reason=reason, message=message[:1024], type=type, first_timestamp=now, last_timestamp=now, count=1,
-                source=client.V1EventSource(component="tradingbot-operator", host=socket.gethostname()),
-                reporting_component="botops.io/tradingbot-operator", reporting_instance=socket.gethostname(),
-            ))
+            self.core.create_namespaced_event(
+                bot.namespace,
+                client.CoreV1Event(
+                    metadata=client.V1ObjectMeta(generate_name=f"{bot.name}."),
+                    involved_object=client.V1ObjectReference(
+                        api_version=c.API_VERSION,
+                        kind=c.KIND,
+                        name=bot.name,
+                        namespace=bot.namespace,
+                        uid=bot.metadata.uid or None,
+                    ),
+                    reason=reason,
+                    message=message[:1024],
+                    type=type,
+                    first_timestamp=now,
+                    last_timestamp=now,
+                    count=1,
+                    source=client.V1EventSource(component="tradingbot-operator", host=socket.gethostname()),
+                    reporting_component="botops.io/tradingbot-operator",
+                    reporting_instance=socket.gethostname(),
+                ),
+            )
         except ApiException as exc:  # an event is a courtesy: never fail a reconcile for it
             log.warning("could not post event %s on %s: %s", reason, bot.ref, exc.reason)
 

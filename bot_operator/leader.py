@@ -38,8 +38,15 @@ def _parse(value: Any) -> datetime | None:
 
 
 class LeaderElector:
-    def __init__(self, api: client.ApiClient, namespace: str, name: str, identity: str, lease_seconds: float,
-                 renew_seconds: float) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        lease_seconds: float,
+        renew_seconds: float,
+    ) -> None:
         self.coordination = client.CoordinationV1Api(api)
         self.namespace, self.name, self.identity = namespace, name, identity
         self.lease_seconds, self.renew_seconds = lease_seconds, renew_seconds
@@ -48,9 +55,13 @@ class LeaderElector:
 
     def _body(self, transitions: int, acquired: datetime | None = None) -> dict[str, Any]:
         now = _now()
-        return {"holderIdentity": self.identity, "leaseDurationSeconds": max(1, round(self.lease_seconds)),
-                "acquireTime": _micro(acquired or now), "renewTime": _micro(now),
-                "leaseTransitions": transitions}
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, round(self.lease_seconds)),
+            "acquireTime": _micro(acquired or now),
+            "renewTime": _micro(now),
+            "leaseTransitions": transitions,
+        }
 
     def try_acquire_or_renew(self) -> bool:
         try:
@@ -59,8 +70,10 @@ class LeaderElector:
             if exc.status != 404:
                 raise
             try:
-                self.coordination.create_namespaced_lease(self.namespace, {
-                    "metadata": {"name": self.name, "namespace": self.namespace}, "spec": self._body(0)})
+                self.coordination.create_namespaced_lease(
+                    self.namespace,
+                    {"metadata": {"name": self.name, "namespace": self.namespace}, "spec": self._body(0)},
+                )
             except ApiException as err:
                 if err.status == 409:
                     return False
@@ -74,9 +87,14 @@ class LeaderElector:
         if not mine and holder and _now() < renewed + duration:
             return False  # somebody else leads and is alive
         transitions = (spec.lease_transitions or 0) + (0 if mine else 1)
-        body = {"metadata": {"name": self.name, "namespace": self.namespace,
-                             "resourceVersion": lease.metadata.resource_version},
-                "spec": self._body(transitions, _parse(spec.acquire_time) if mine else None)}
+        body = {
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "resourceVersion": lease.metadata.resource_version,
+            },
+            "spec": self._body(transitions, _parse(spec.acquire_time) if mine else None),
+        }
         try:
             self.coordination.replace_namespaced_lease(self.name, self.namespace, body)
         except ApiException as exc:

@@ -49,8 +49,14 @@ def row_differs(row: BotRow, spec: TradingBotSpec) -> bool:
 
 
 class Reconciler:
-    def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
-                 metrics: OperatorMetrics, alerts: OwnerAlerts | None = None) -> None:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        cluster: Cluster,
+        repo: BotRepository,
+        metrics: OperatorMetrics,
+        alerts: OwnerAlerts | None = None,
+    ) -> None:
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
         self.alerts = alerts
         self.fleet = FleetControls(repo)
@@ -127,48 +133,71 @@ class Reconciler:
         if bot_id is not None and labels.get(c.LABEL_BOT_ID) != str(bot_id):
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
         if spec is not None:
-            for obj in (build_service_account(bot, wanted_labels), build_role(bot, wanted_labels),
-                        build_role_binding(bot, wanted_labels)):
+            for obj in (
+                build_service_account(bot, wanted_labels),
+                build_role(bot, wanted_labels),
+                build_role_binding(bot, wanted_labels),
+            ):
                 self.cluster.ensure(obj)
             self._ensure_runtime_secret(namespace)
 
         pod = self.cluster.get_pod(namespace, pod_name(name))
         row = self.repo.get_bot(bot_id) if bot_id is not None else None
         interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
-        decision = decide(Observation(
-            now=datetime.now(UTC), generation=bot.metadata.generation, valid=spec is not None,
-            validation_message=message, suspended=bool(spec and spec.suspended),
-            desired_hash=spec_hash(spec, self.settings) if spec else "",
-            pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
-            policy=spec.restart_policy if spec else RestartPolicy(),
-            heartbeat_interval=interval, stale_after=self.settings.stale_after(interval),
-            replace_after=self.settings.replace_stale_after_seconds,
-            healthy_reset=self.settings.healthy_reset_seconds, previous=previous,
-            last_heartbeat=row.last_heartbeat if row else None, feed_state=row.feed_state if row else None,
-            runtime=dict(previous.get("runtime") or {}), synced=synced,
-            rollout=spec.rollout.strategy if spec else "immediate",
-            rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
-        ))
+        decision = decide(
+            Observation(
+                now=datetime.now(UTC),
+                generation=bot.metadata.generation,
+                valid=spec is not None,
+                validation_message=message,
+                suspended=bool(spec and spec.suspended),
+                desired_hash=spec_hash(spec, self.settings) if spec else "",
+                pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
+                policy=spec.restart_policy if spec else RestartPolicy(),
+                heartbeat_interval=interval,
+                stale_after=self.settings.stale_after(interval),
+                replace_after=self.settings.replace_stale_after_seconds,
+                healthy_reset=self.settings.healthy_reset_seconds,
+                previous=previous,
+                last_heartbeat=row.last_heartbeat if row else None,
+                feed_state=row.feed_state if row else None,
+                runtime=dict(previous.get("runtime") or {}),
+                synced=synced,
+                rollout=spec.rollout.strategy if spec else "immediate",
+                rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
+            )
+        )
         pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
-        status = {**decision.status, **TradingBotStatus(pod=pod_name(name) if pod_exists else None, bot_id=bot_id)
-                  .model_dump(by_alias=True, include={"pod", "bot_id"})}
+        status = {
+            **decision.status,
+            **TradingBotStatus(pod=pod_name(name) if pod_exists else None, bot_id=bot_id).model_dump(
+                by_alias=True, include={"pod", "bot_id"}
+            ),
+        }
         self._report(bot, bot_id, row, previous, status, decision)
         self._tell(bot, spec, bot_id, previous, status, decision)
         return status
 
-    def _tell(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None,
-              previous: dict[str, Any], status: dict[str, Any], decision: Decision) -> None:
+    def _tell(
+        self,
+        bot: TradingBot,
+        spec: TradingBotSpec | None,
+        bot_id: int | None,
+        previous: dict[str, Any],
+        status: dict[str, Any],
+        decision: Decision,
+    ) -> None:
         if self.alerts is None:
             return
         self.alerts.check(bot, spec, bot_id)
         if previous.get("phase") != status["phase"]:
-            self.alerts.phase_changed(bot, spec, bot_id, previous.get("phase"), status["phase"],
-                                             status["message"])
+            self.alerts.phase_changed(bot, spec, bot_id, previous.get("phase"), status["phase"], status["message"])
         if any(reason == "Replacing" for _, reason, _ in decision.events):
             self.alerts.send(bot, spec, bot_id, "pod_replaced", "Bot pod replaced", [decision.action_reason])
 
-    def _register(self, namespace: str, name: str, source: str, labels: dict[str, str],
-                  spec: TradingBotSpec | None) -> tuple[int | None, tuple[bool, str, str]]:
+    def _register(
+        self, namespace: str, name: str, source: str, labels: dict[str, str], spec: TradingBotSpec | None
+    ) -> tuple[int | None, tuple[bool, str, str]]:
         """Find the bot's trading_bots row; register a resource applied by a person or GitOps."""
         if source == c.SOURCE_DATABASE:
             raw = labels.get(c.LABEL_BOT_ID, "")
@@ -201,8 +230,9 @@ class Reconciler:
             return f"{field}.apiKeyKey: Secret {ref.name!r} has no key {ref.api_key_key!r}"
         if self._fingerprint_key is None:
             self._fingerprint_key = self.fleet.fingerprint_key()
-        account = fingerprint(self._fingerprint_key, spec.market.exchange,
-                              base64.b64decode(data[ref.api_key_key]).decode())
+        account = fingerprint(
+            self._fingerprint_key, spec.market.exchange, base64.b64decode(data[ref.api_key_key]).decode()
+        )
         return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
 
     def _ensure_runtime_secret(self, namespace: str) -> None:
@@ -212,8 +242,15 @@ class Reconciler:
         self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
         self._secrets_ensured.add(namespace)
 
-    def _apply(self, bot: TradingBot, spec: TradingBotSpec | None, labels: dict[str, str],
-               decision: Decision, pod_exists: bool, bot_id: int | None) -> bool:
+    def _apply(
+        self,
+        bot: TradingBot,
+        spec: TradingBotSpec | None,
+        labels: dict[str, str],
+        decision: Decision,
+        pod_exists: bool,
+        bot_id: int | None,
+    ) -> bool:
         pod = pod_name(bot.name)
         if decision.action == "create" and spec is not None:
             created = self.cluster.create_pod(build_pod(bot, spec, self.settings, labels))
@@ -228,16 +265,24 @@ class Reconciler:
                 self.repo.release_lease_of_pod(bot_id, pod)
         return pod_exists
 
-    def _report(self, bot: TradingBot, bot_id: int | None, row: BotRow | None, previous: dict[str, Any],
-                status: dict[str, Any], decision: Decision) -> None:
+    def _report(
+        self,
+        bot: TradingBot,
+        bot_id: int | None,
+        row: BotRow | None,
+        previous: dict[str, Any],
+        status: dict[str, Any],
+        decision: Decision,
+    ) -> None:
         changed = {k: v for k, v in status.items() if previous.get(k) != v}
         if changed:
             self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
         for type, reason, message in decision.events:
             self.cluster.event(bot, type, reason, message)
             if bot_id is not None:
-                self.repo.record_event(bot_id, "operator", reason.lower(), message,
-                                       severity="warning" if type == "Warning" else "info")
+                self.repo.record_event(
+                    bot_id, "operator", reason.lower(), message, severity="warning" if type == "Warning" else "info"
+                )
         db_status = DB_STATUS_BY_PHASE.get(status["phase"])
         if row is not None and db_status and (row.status != db_status or row.error_message != status["message"]):
             self.repo.set_status(row.id, db_status, status["message"] if db_status == "error" else None)

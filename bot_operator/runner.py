@@ -40,7 +40,8 @@ def kopf_settings() -> kopf.OperatorSettings:
     # kopf's bookkeeping lives in annotations under our own prefix, never in status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="botops.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="botops.io", key="last-handled-configuration")
+        prefix="botops.io", key="last-handled-configuration"
+    )
     settings.persistence.finalizer = "botops.io/kopf-finalizer"  # we register no deletion handler: never added
     # Watches can stall silently without timeouts (nolar/kopf#1120); bookmarks keep them cheap.
     settings.watching.server_timeout = 300
@@ -66,8 +67,7 @@ class Operator:
         cluster = Cluster(self.api, "reconciler", self.metrics.api_writes)
         self.alerts = OwnerAlerts(settings, cluster, self.repo, self.metrics.registry)
         self.reconciler = Reconciler(settings, cluster, self.repo, self.metrics, self.alerts)
-        self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo,
-                             self.metrics)
+        self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo, self.metrics)
         self.stop = threading.Event()
         self.leading = False
         self.exit_code = 0
@@ -86,9 +86,14 @@ class Operator:
         self._check_schema()
         health = HealthServer(self.settings.health_port, self.metrics.registry, self.alive, self.ready).start()
         log.info("metrics, /healthz and /readyz on port %s", health.port)
-        elector = LeaderElector(self.api, self.settings.lease_namespace(), self.settings.leader_lease_name,
-                                self.settings.identity, self.settings.leader_lease_seconds,
-                                self.settings.leader_renew_seconds)
+        elector = LeaderElector(
+            self.api,
+            self.settings.lease_namespace(),
+            self.settings.leader_lease_name,
+            self.settings.identity,
+            self.settings.leader_lease_seconds,
+            self.settings.leader_renew_seconds,
+        )
         try:
             if self.settings.leader_election and not self._wait_for_leadership(elector):
                 return 0
@@ -99,8 +104,11 @@ class Operator:
                 threading.Thread(target=self._periodic_pass, name="resync", daemon=True),
             ]
             if self.settings.leader_election:
-                background.append(threading.Thread(target=elector.keep_leading, args=(self.stop, self._lost),
-                                                   name="leader", daemon=True))
+                background.append(
+                    threading.Thread(
+                        target=elector.keep_leading, args=(self.stop, self._lost), name="leader", daemon=True
+                    )
+                )
             for thread in background:
                 thread.start()
             self._run_kopf()
@@ -119,8 +127,10 @@ class Operator:
     def _check_schema(self) -> None:
         current, head = migrate.current_revision(self.settings.database_url), migrate.head_revision()
         if current != head:
-            raise SystemExit(f"bot-operator: the database is at revision {current or '(empty)'}, this operator "
-                             f"needs {head}: run 'bot-operator db upgrade' first")
+            raise SystemExit(
+                f"bot-operator: the database is at revision {current or '(empty)'}, this operator "
+                f"needs {head}: run 'bot-operator db upgrade' first"
+            )
 
     def _wait_for_leadership(self, elector: LeaderElector) -> bool:
         waiter = threading.Thread(target=elector.wait_for_leadership, args=(self.stop,), daemon=True)
@@ -139,13 +149,21 @@ class Operator:
         self.stop.set()
 
     def _run_kopf(self) -> None:
-        scope: dict[str, Any] = ({"clusterwide": True} if self.settings.all_namespaces or not self.settings.namespace
-                                 else {"namespaces": [self.settings.namespace]})
+        scope: dict[str, Any] = (
+            {"clusterwide": True}
+            if self.settings.all_namespaces or not self.settings.namespace
+            else {"namespaces": [self.settings.namespace]}
+        )
 
         async def operate() -> None:
             try:
-                await kopf.operator(settings=kopf_settings(), standalone=True, stop_flag=self.stop,
-                                    memo=kopf.Memo(reconciler=self.reconciler), **scope)
+                await kopf.operator(
+                    settings=kopf_settings(),
+                    standalone=True,
+                    stop_flag=self.stop,
+                    memo=kopf.Memo(reconciler=self.reconciler),
+                    **scope,
+                )
             finally:
                 self.stop.set()  # also releases kopf's own wait on the flag, so the loop can close
 
@@ -173,8 +191,13 @@ class Operator:
 
     def _mark_vanished(self, bots: list[TradingBot], namespace: str | None) -> None:
         present = {b.ref for b in bots}
-        vanished = [row.id for row in self.repo.get_bots(source=c.SOURCE_KUBERNETES)
-                    if row.external_ref and row.external_ref not in present and row.status != "stopped"
-                    and (namespace is None or row.external_ref.startswith(f"{namespace}/"))]
+        vanished = [
+            row.id
+            for row in self.repo.get_bots(source=c.SOURCE_KUBERNETES)
+            if row.external_ref
+            and row.external_ref not in present
+            and row.status != "stopped"
+            and (namespace is None or row.external_ref.startswith(f"{namespace}/"))
+        ]
         if vanished:
             self.repo.mark_stopped(vanished, "TradingBot deleted")

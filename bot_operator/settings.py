@@ -25,11 +25,14 @@ class OperatorSettings(BaseSettings):
     poll_interval: float = Field(default=10.0, gt=0, description="seconds between database syncs")
     resync_interval: float = Field(default=30.0, gt=0, description="seconds between full reconcile passes")
     stale_heartbeat_seconds: float | None = Field(
-        default=None, gt=0, description="heartbeat age that makes a bot Degraded (default: 3 heartbeats + 30 s)")
+        default=None, gt=0, description="heartbeat age that makes a bot Degraded (default: 3 heartbeats + 30 s)"
+    )
     replace_stale_after_seconds: float = Field(
-        default=300.0, gt=0, description="heartbeat age after which the bot pod is replaced")
+        default=300.0, gt=0, description="heartbeat age after which the bot pod is replaced"
+    )
     healthy_reset_seconds: float = Field(
-        default=600.0, gt=0, description="healthy running time after which the restart count resets")
+        default=600.0, gt=0, description="healthy running time after which the restart count resets"
+    )
 
     # bot pods
     runtime_image: str = Field(default=DEFAULT_IMAGE, description="bot runtime image")
@@ -39,12 +42,13 @@ class OperatorSettings(BaseSettings):
     runtime_memory_request: str = "256Mi"
     runtime_memory_limit: str = "512Mi"
     runtime_database_secret: str = Field(
-        default="tradingbot-runtime-db", description="Secret (per bot namespace) with the runtime's DATABASE_URL")
-    runtime_database_url: str | None = Field(
-        default=None, description="URL bot pods use (default: the operator's)")
+        default="tradingbot-runtime-db", description="Secret (per bot namespace) with the runtime's DATABASE_URL"
+    )
+    runtime_database_url: str | None = Field(default=None, description="URL bot pods use (default: the operator's)")
     runtime_termination_grace_seconds: int = Field(default=30, ge=10)
     runtime_env: dict[str, str] = Field(
-        default_factory=dict, description="extra environment for bot pods (JSON), e.g. an exchange proxy URL")
+        default_factory=dict, description="extra environment for bot pods (JSON), e.g. an exchange proxy URL"
+    )
 
     # notifications: a Secret (key urls) in the operator's namespace, for operator events of every bot
     notifications_default_secret: str = Field(default="", description="fleet-wide apprise targets")
@@ -67,5 +71,7 @@ class OperatorSettings(BaseSettings):
         return self.leader_lease_namespace or self.namespace or self.bots_namespace
 
     def default_resources(self) -> dict[str, Any]:
-        return {"requests": {"cpu": self.runtime_cpu_request, "memory": self.runtime_memory_request},
-                "limits": {"memory": self.runtime_memory_limit}}
+        return {
+            "requests": {"cpu": self.runtime_cpu_request, "memory": self.runtime_memory_request},
+            "limits": {"memory": self.runtime_memory_limit},
+        }

@@ -66,10 +66,17 @@ class DesiredBot:
     updated_at: datetime
 
     def manifest(self) -> dict[str, Any]:
-        return {"apiVersion": c.API_VERSION, "kind": c.KIND,
-                "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels,
-                             "annotations": {ANNOTATION_ROW_HASH: self.digest}},
-                "spec": self.spec.to_resource()}
+        return {
+            "apiVersion": c.API_VERSION,
+            "kind": c.KIND,
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": self.labels,
+                "annotations": {ANNOTATION_ROW_HASH: self.digest},
+            },
+            "spec": self.spec.to_resource(),
+        }
 
 
 @dataclass
@@ -105,8 +112,9 @@ def plan_sync(desired: list[DesiredBot], existing: list[dict[str, Any]]) -> Sync
 
 
 class Syncer:
-    def __init__(self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository,
-                 metrics: OperatorMetrics) -> None:
+    def __init__(
+        self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository, metrics: OperatorMetrics
+    ) -> None:
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
         self.wake = threading.Event()
         self._announced: tuple[Any, ...] | None = None
@@ -125,8 +133,15 @@ class Syncer:
         say("Loading bot configurations from database (%s)...", scope)
         desired: list[DesiredBot] = []
         for row in enabled:
-            say("Processing bot %s (%s): %s %s %s %s", row.id, row.name, row.strategy_type, row.exchange,
-                row.symbol, row.mode)
+            say(
+                "Processing bot %s (%s): %s %s %s %s",
+                row.id,
+                row.name,
+                row.strategy_type,
+                row.exchange,
+                row.symbol,
+                row.mode,
+            )
             spec, result = validate_row(row)
             for warning in result.warnings:
                 say("Bot %s (%s) warning: %s", row.id, row.name, warning)
@@ -139,10 +154,17 @@ class Syncer:
             if row.status == "error" and (row.error_message or "").startswith(INVALID_PREFIX):
                 self.repo.set_status(row.id, "pending")  # fixed: the old complaint no longer holds
             namespace = self.settings.bots_namespace
-            desired.append(DesiredBot(
-                row_id=row.id, namespace=namespace, name=resource_name(row), spec=spec,
-                labels=bot_labels(resource_name(row), row.id, c.SOURCE_DATABASE, row.user_id),
-                digest=spec_digest(spec), updated_at=row.updated_at))
+            desired.append(
+                DesiredBot(
+                    row_id=row.id,
+                    namespace=namespace,
+                    name=resource_name(row),
+                    spec=spec,
+                    labels=bot_labels(resource_name(row), row.id, c.SOURCE_DATABASE, row.user_id),
+                    digest=spec_digest(spec),
+                    updated_at=row.updated_at,
+                )
+            )
             say("Bot %s (%s) loaded", row.id, row.name)
         say("CONFIGURATION LOADING COMPLETE: %d/%d bots loaded", len(desired), len(enabled))
         self._announced = fingerprint
@@ -166,11 +188,14 @@ class Syncer:
             newest_change = max(filter(None, [newest_change, bot.updated_at]))
         for bot, hand_edit in plan.update:
             manifest = bot.manifest()["metadata"]
-            self.cluster.replace_bot_spec(bot.namespace, bot.name, bot.spec.to_resource(), manifest["labels"],
-                                          manifest["annotations"])
+            self.cluster.replace_bot_spec(
+                bot.namespace, bot.name, bot.spec.to_resource(), manifest["labels"], manifest["annotations"]
+            )
             if hand_edit:
-                message = (f"spec edited by hand; reverted to trading_bots row {bot.row_id} (database bots are "
-                           "configured in the database)")
+                message = (
+                    f"spec edited by hand; reverted to trading_bots row {bot.row_id} (database bots are "
+                    "configured in the database)"
+                )
                 log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, message)
                 self.cluster.event(TradingBot.named(bot.namespace, bot.name), "Warning", "HandEditReverted", message)
             else:
@@ -179,8 +204,7 @@ class Syncer:
         for resource in plan.delete:
             meta = resource["metadata"]
             self.cluster.delete_bot(meta["namespace"], meta["name"])
-            log.info("deleted TradingBot %s/%s: its row is disabled, invalid or gone", meta["namespace"],
-                     meta["name"])
+            log.info("deleted TradingBot %s/%s: its row is disabled, invalid or gone", meta["namespace"], meta["name"])
         self._mark_disabled_stopped(rows)
         if newest_change is not None:
             self.metrics.sync_lag.set(max(0.0, (datetime.now(UTC) - newest_change).total_seconds()))
@@ -219,8 +243,7 @@ class Syncer:
         delay = 1.0
         while not stop.is_set():
             try:
-                with psycopg.connect(libpq_url(self.settings.database_url), autocommit=True,
-                                     connect_timeout=5) as conn:
+                with psycopg.connect(libpq_url(self.settings.database_url), autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     delay = 1.0
                     while not stop.is_set():

@@ -36,12 +36,14 @@ class BacktestResult:
         return self.bars / self.seconds if self.seconds else 0.0
 
     def summary(self) -> str:
-        return (f"bars            {self.bars}\n"
-                f"return          {self.return_pct:+.2f} %  ({self.start_value:.2f} -> {self.end_value:.2f})\n"
-                f"max drawdown    {self.max_drawdown_pct:.2f} %\n"
-                f"trades          {self.trades}\n"
-                f"win rate        {self.win_rate_pct:.1f} %\n"
-                f"speed           {self.bars_per_second:,.0f} bars/s")
+        return (
+            f"bars            {self.bars}\n"
+            f"return          {self.return_pct:+.2f} %  ({self.start_value:.2f} -> {self.end_value:.2f})\n"
+            f"max drawdown    {self.max_drawdown_pct:.2f} %\n"
+            f"trades          {self.trades}\n"
+            f"win rate        {self.win_rate_pct:.1f} %\n"
+            f"speed           {self.bars_per_second:,.0f} bars/s"
+        )
 
 
 def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) -> BacktestResult:
@@ -50,8 +52,9 @@ def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) 
     data = feed if feed is not None else DataFeedFactory().historical(spec.market, bars=bars)
     cerebro.adddata(data)
     cerebro.broker = paper_broker(spec.broker)
-    cerebro.addstrategy(klass, config=params, risk=spec.risk,
-                        timeframe_seconds=timeframe_ms(spec.market.timeframe) // 1000)
+    cerebro.addstrategy(
+        klass, config=params, risk=spec.risk, timeframe_seconds=timeframe_ms(spec.market.timeframe) // 1000
+    )
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
     started = time.perf_counter()
@@ -61,6 +64,11 @@ def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) 
     closed = int(trades.get("total", {}).get("closed", 0) or 0)
     wins = int(trades.get("won", {}).get("total", 0) or 0)
     return BacktestResult(
-        bars=len(data), seconds=seconds, start_value=spec.broker.cash, end_value=float(cerebro.broker.getvalue()),
-        max_drawdown_pct=float(strategy.analyzers.drawdown.get_analysis().max.drawdown), trades=closed, wins=wins,
+        bars=len(data),
+        seconds=seconds,
+        start_value=spec.broker.cash,
+        end_value=float(cerebro.broker.getvalue()),
+        max_drawdown_pct=float(strategy.analyzers.drawdown.get_analysis().max.drawdown),
+        trades=closed,
+        wins=wins,
     )

@@ -19,16 +19,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot_runtime.instance import StrategyInstance
     from bot_runtime.settings import RuntimeSettings
 
-    overrides = {k: v for k, v in {
-        "bot_name": args.bot, "namespace": args.namespace, "database_url": args.database_url,
-        "kubeconfig": args.kubeconfig, "health_port": args.health_port,
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "bot_name": args.bot,
+            "namespace": args.namespace,
+            "database_url": args.database_url,
+            "kubeconfig": args.kubeconfig,
+            "health_port": args.health_port,
+        }.items()
+        if v is not None
+    }
     try:
         settings = RuntimeSettings(**overrides)
     except ValidationError as exc:
         missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
-        print(f"bot-runtime: missing or invalid settings: {missing} (flags --bot/--database-url or env "
-              "BOTOPS_BOT_NAME/DATABASE_URL)", file=sys.stderr)
+        print(
+            f"bot-runtime: missing or invalid settings: {missing} (flags --bot/--database-url or env "
+            "BOTOPS_BOT_NAME/DATABASE_URL)",
+            file=sys.stderr,
+        )
         return 2
     return StrategyInstance(settings).start()
 
@@ -40,8 +50,10 @@ def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
         document = yaml.safe_load(Path(args.spec).read_text())
         spec: dict[str, Any] = document.get("spec", document) if isinstance(document, dict) else {}
     else:
-        spec = {"strategy": {"type": args.strategy, "params": json.loads(args.params or "{}")},
-                "market": {"exchange": "binance", "symbol": args.symbol}}
+        spec = {
+            "strategy": {"type": args.strategy, "params": json.loads(args.params or "{}")},
+            "market": {"exchange": "binance", "symbol": args.symbol},
+        }
     market = spec.setdefault("market", {})
     market["feed"] = "csv" if args.csv else "synthetic"
     if args.csv:
@@ -67,8 +79,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         for error in result.errors:
             print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"{spec.strategy.type} on {spec.market.feed} data ({spec.market.symbol} {spec.market.timeframe}, "
-          f"cash {spec.broker.cash:g}, commission {spec.broker.commission:g})")
+    print(
+        f"{spec.strategy.type} on {spec.market.feed} data ({spec.market.symbol} {spec.market.timeframe}, "
+        f"cash {spec.broker.cash:g}, commission {spec.broker.commission:g})"
+    )
     print(run_backtest(spec, bars=args.bars).summary())
     return 0
 
@@ -78,14 +92,21 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
     def describe(params_model: Any) -> str:
         fields = params_model.model_fields
-        return ", ".join(f"{name}={field.default!r}" if not callable(field.default_factory) else name
-                         for name, field in fields.items()) or "(no parameters)"
+        return (
+            ", ".join(
+                f"{name}={field.default!r}" if not callable(field.default_factory) else name
+                for name, field in fields.items()
+            )
+            or "(no parameters)"
+        )
 
     print("Strategies (spec.strategy.type):")
     for name, klass in get_registered_strategies().items():
         print(f"  {name:28} {klass.description}\n  {'':28} params: {describe(klass.Params)}")
-    for title, registry in (("Entry logic mixins (entry_logic)", entry_logics),
-                            ("Exit logic mixins (exit_logic)", exit_logics)):
+    for title, registry in (
+        ("Entry logic mixins (entry_logic)", entry_logics),
+        ("Exit logic mixins (exit_logic)", exit_logics),
+    ):
         print(f"{title}:")
         for name, logic in registry:
             print(f"  {name:28} {logic.description}\n  {'':28} params: {describe(logic.Params)}")
@@ -129,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stdout)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+    )
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

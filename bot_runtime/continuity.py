@@ -44,13 +44,24 @@ def plan_start(mode: str, on_start: str, saved: SavedState | None, found: StartR
         size = found.position if found is not None else 0.0
         same = saved is not None and abs(saved.position - size) <= max(DUST, 1e-9 * abs(size))
         entry = saved.entry_price if same and saved else (found.entry_price if found else 0.0)
-        position = RestoredPosition(size, entry, saved.entry_time if same and saved else None,
-                                    saved.high_since_entry if same and saved else entry) if size > DUST else None
+        position = (
+            RestoredPosition(
+                size,
+                entry,
+                saved.entry_time if same and saved else None,
+                saved.high_since_entry if same and saved else entry,
+            )
+            if size > DUST
+            else None
+        )
         cash = None
         where = "on the exchange"
     else:
-        position = (RestoredPosition(saved.position, saved.entry_price, saved.entry_time, saved.high_since_entry)
-                    if saved is not None and saved.position > DUST else None)
+        position = (
+            RestoredPosition(saved.position, saved.entry_price, saved.entry_time, saved.high_since_entry)
+            if saved is not None and saved.position > DUST
+            else None
+        )
         cash = saved.cash if saved is not None else None
         where = "in the saved state"
     action = on_start if position is not None else "adopt"
@@ -60,8 +71,15 @@ def plan_start(mode: str, on_start: str, saved: SavedState | None, found: StartR
         verb = {"adopt": "adopted", "flatten": "closing it", "halt": "halted until resumed"}[action]
         found_it = f"found position {position.size:.8g} @ {position.entry_price:.8g} {where}"
         summary = f"onStart {on_start}: {found_it}; {verb}"
-    return StartPlan(position, cash, saved.realized_pnl if saved else 0.0,
-                     saved.baseline_equity if saved else None, saved, action, summary)
+    return StartPlan(
+        position,
+        cash,
+        saved.realized_pnl if saved else 0.0,
+        saved.baseline_equity if saved else None,
+        saved,
+        action,
+        summary,
+    )
 
 
 def state_of(snapshot: Snapshot, baseline_equity: float) -> SavedState:
@@ -69,9 +87,14 @@ def state_of(snapshot: Snapshot, baseline_equity: float) -> SavedState:
     if entry_time is not None and entry_time.tzinfo is None:  # bar times are naive UTC
         entry_time = entry_time.replace(tzinfo=UTC)
     return SavedState(
-        cash=snapshot.cash, position=snapshot.position, entry_price=snapshot.entry_price,
-        entry_time=entry_time, high_since_entry=snapshot.high_since_entry,
-        realized_pnl=snapshot.realized_pnl, day=snapshot.day, day_start_equity=snapshot.day_start_equity,
+        cash=snapshot.cash,
+        position=snapshot.position,
+        entry_price=snapshot.entry_price,
+        entry_time=entry_time,
+        high_since_entry=snapshot.high_since_entry,
+        realized_pnl=snapshot.realized_pnl,
+        day=snapshot.day,
+        day_start_equity=snapshot.day_start_equity,
         baseline_equity=baseline_equity,
     )
 
@@ -92,8 +115,12 @@ class Continuity:
         self.plan = plan
         self.figures.baseline_equity = plan.baseline_equity
         log.info("%s", plan.summary)
-        self.news.record("on_start", plan.summary, "warning" if plan.action == "halt" else "info",
-                         {"action": plan.action, "position": plan.position.size if plan.position else 0.0})
+        self.news.record(
+            "on_start",
+            plan.summary,
+            "warning" if plan.action == "halt" else "info",
+            {"action": plan.action, "position": plan.position.size if plan.position else 0.0},
+        )
         self.news.note(plan.summary)
         if plan.action == "halt" and not [h for h in self.ctx.fleet.active_halts(self.ctx.bot) if h.scope == "bot"]:
             self.ctx.fleet.halt("bot", self.ctx.bot.ref, plan.summary, by=f"onStart ({self.ctx.holder})")
@@ -115,8 +142,12 @@ class Continuity:
         if plan.cash is not None:
             broker.cash = plan.cash
         saved = plan.saved
-        strategy.restore(plan.position or RestoredPosition(0.0, 0.0), plan.realized_pnl,
-                         saved.day if saved else None, saved.day_start_equity if saved else None)
+        strategy.restore(
+            plan.position or RestoredPosition(0.0, 0.0),
+            plan.realized_pnl,
+            saved.day if saved else None,
+            saved.day_start_equity if saved else None,
+        )
 
     def flattened(self, order: Any) -> None:
         if self.flatten_on_start and not float(order.executed.psize):

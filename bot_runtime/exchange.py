@@ -58,8 +58,12 @@ class Credentials:
 
 
 def build_exchange(
-    exchange_id: str, *, credentials: Credentials | None = None, sandbox: bool = False,
-    api_url: str | None = None, timeout_ms: int | None = None,
+    exchange_id: str,
+    *,
+    credentials: Credentials | None = None,
+    sandbox: bool = False,
+    api_url: str | None = None,
+    timeout_ms: int | None = None,
 ) -> Any:
     if exchange_id not in ccxt.exchanges:
         raise ValueError(f"unknown ccxt exchange id {exchange_id!r}")
@@ -67,8 +71,12 @@ def build_exchange(
         "enableRateLimit": True,
         "timeout": timeout_ms or int(os.environ.get(TIMEOUT_ENV, "10000")),
         # Orders are never retried by ccxt itself: an ambiguous failure is resolved by looking up.
-        "options": {"maxRetriesOnFailure": 0, "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                    "fetchMargins": False},
+        "options": {
+            "maxRetriesOnFailure": 0,
+            "fetchMarkets": {"types": ["spot"]},
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+        },
     }
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret)

@@ -51,8 +51,9 @@ class OrderGate:
         buying = intent.side == "buy"
         after = (position + intent.size) if buying else max(position - intent.size, 0.0)
         try:
-            held, halts, cap = self.fleet.check_order(self.lease.lease, self.bot, self.account,
-                                                      after * intent.price, increases_exposure=buying)
+            held, halts, cap = self.fleet.check_order(
+                self.lease.lease, self.bot, self.account, after * intent.price, increases_exposure=buying
+            )
         except DB_ERRORS as exc:
             if not self.lease.held_locally():
                 raise LeaseLost("the database is unreachable and the lease was not renewed in time") from exc
@@ -65,8 +66,9 @@ class OrderGate:
                 self.halts = halts
                 self.changed.set()
         if halts:
-            flattening = intent.reduces_position and intent.reason.startswith("flatten") and any(
-                h.flatten for h in halts)
+            flattening = (
+                intent.reduces_position and intent.reason.startswith("flatten") and any(h.flatten for h in halts)
+            )
             if not flattening:
                 return halts[0].describe()
         return cap

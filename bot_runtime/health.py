@@ -50,8 +50,14 @@ class RuntimeMetrics:
 class HealthServer:
     """Serves /metrics from a registry and the two probes; used by the runtime and the operator."""
 
-    def __init__(self, port: int, registry: CollectorRegistry, alive: Callable[[], tuple[bool, str]],
-                 ready: Callable[[], tuple[bool, str]], host: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        port: int,
+        registry: CollectorRegistry,
+        alive: Callable[[], tuple[bool, str]],
+        ready: Callable[[], tuple[bool, str]],
+        host: str = "0.0.0.0",
+    ) -> None:
         handler = self._handler(registry, alive, ready)
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
@@ -70,8 +76,9 @@ class HealthServer:
         self.server.server_close()
 
     @staticmethod
-    def _handler(registry: CollectorRegistry, alive: Callable[[], tuple[bool, str]],
-                 ready: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
+    def _handler(
+        registry: CollectorRegistry, alive: Callable[[], tuple[bool, str]], ready: Callable[[], tuple[bool, str]]
+    ) -> type[BaseHTTPRequestHandler]:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -58,8 +58,9 @@ class StrategyInstance:
             log.exception("runtime failed")
             outcome = Outcome(EXIT_ERROR, f"{type(exc).__name__}: {exc}", "error")
         finally:
-            log.log(logging.INFO if outcome.code == EXIT_OK else logging.ERROR, "exit %s: %s", outcome.code,
-                    outcome.reason)
+            log.log(
+                logging.INFO if outcome.code == EXIT_OK else logging.ERROR, "exit %s: %s", outcome.code, outcome.reason
+            )
             shutdown.run(outcome)
         return outcome.code
 
@@ -67,8 +68,9 @@ class StrategyInstance:
         ctx = open_run(self.settings, self.holder, self.control, self.metrics, shutdown)
         news = BotNews(ctx)
         news.start_notifier(shutdown)
-        figures = BotFigures(ctx.spec.broker.cash if ctx.spec.mode == "paper" else None,
-                             trade_count=ctx.trades_at_start)
+        figures = BotFigures(
+            ctx.spec.broker.cash if ctx.spec.mode == "paper" else None, trade_count=ctx.trades_at_start
+        )
         status = StatusReporter(ctx, figures, news)
         shutdown.on_stop("reporting the final status", lambda outcome: self._final_status(status, news, outcome))
 
@@ -81,8 +83,9 @@ class StrategyInstance:
         broker = build_broker(ctx, market, orders)
         continuity.decide_start(settle_live_start(ctx, market, news) if ctx.spec.mode == "live" else None)
         self._listen_for_halts(ctx, gate, shutdown)
-        cerebro = build_cerebro(ctx, market, broker, RuntimeHooks(orders, figures, feed, news, gate, continuity,
-                                                                  broker))
+        cerebro = build_cerebro(
+            ctx, market, broker, RuntimeHooks(orders, figures, feed, news, gate, continuity, broker)
+        )
         self.control.attach(cerebro)
         monitor = Monitor(ctx, self.control, figures, news, status, feed, gate, continuity)
         self._serve_health(ctx, monitor, feed, shutdown)
@@ -95,8 +98,9 @@ class StrategyInstance:
     def _listen_for_halts(ctx: RunContext, gate: OrderGate, shutdown: Shutdown) -> None:
         stop = threading.Event()
         gate.refresh()
-        threading.Thread(target=gate.listen, args=(ctx.settings.database_url, stop), name="fleet-listener",
-                         daemon=True).start()
+        threading.Thread(
+            target=gate.listen, args=(ctx.settings.database_url, stop), name="fleet-listener", daemon=True
+        ).start()
         shutdown.on_stop("stopping the fleet listener", lambda outcome: stop.set())
 
     def _serve_health(self, ctx: RunContext, monitor: Monitor, feed: FeedWatch, shutdown: Shutdown) -> None:

@@ -52,8 +52,15 @@ def _decode(value: Any) -> Any:
 
 
 class Journal:
-    def __init__(self, repo: BotRepository, bot_id: int, run_id: int | None, symbol: str, spool_path: Path,
-                 retry_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        repo: BotRepository,
+        bot_id: int,
+        run_id: int | None,
+        symbol: str,
+        spool_path: Path,
+        retry_interval: float = 2.0,
+    ) -> None:
         self.repo, self.bot_id, self.run_id, self.symbol = repo, bot_id, run_id, symbol
         self.spool_path = spool_path
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +79,13 @@ class Journal:
 
     def intent(self, client_order_id: str, side: str, order_type: str, amount: float, price: float | None) -> None:
         """Synchronous: the intent is durable (database or spool) before the order is sent."""
-        record = {"client_order_id": client_order_id, "side": side, "order_type": order_type,
-                  "amount": amount, "price": price}
+        record = {
+            "client_order_id": client_order_id,
+            "side": side,
+            "order_type": order_type,
+            "amount": amount,
+            "price": price,
+        }
         if not self.spooled() and self._write("intent", record):
             return
         self._append_spool("intent", record)
@@ -103,9 +115,16 @@ class Journal:
     def _apply(self, kind: str, record: dict[str, Any]) -> None:
         rec = {k: _decode(v) for k, v in record.items()}
         if kind == "intent":
-            self.repo.record_order_intent(self.bot_id, self.run_id, client_order_id=rec["client_order_id"],
-                                          symbol=self.symbol, side=rec["side"],
-                                          order_type=rec["order_type"], amount=rec["amount"], price=rec["price"])
+            self.repo.record_order_intent(
+                self.bot_id,
+                self.run_id,
+                client_order_id=rec["client_order_id"],
+                symbol=self.symbol,
+                side=rec["side"],
+                order_type=rec["order_type"],
+                amount=rec["amount"],
+                price=rec["price"],
+            )
         elif kind == "order_update":
             cid = rec.pop("client_order_id")
             self.repo.update_order(self.bot_id, cid, **{k: v for k, v in rec.items() if v is not None})
@@ -117,8 +136,9 @@ class Journal:
             token = rec.pop("lease_token")
             FleetControls(self.repo).save_state(self.bot_id, token, SavedState(**rec))
         elif kind == "event":
-            self.repo.record_event(self.bot_id, "runtime", rec["type"], rec["message"], severity=rec["severity"],
-                                   details=rec["details"])
+            self.repo.record_event(
+                self.bot_id, "runtime", rec["type"], rec["message"], severity=rec["severity"], details=rec["details"]
+            )
         else:
             raise ValueError(f"unknown journal record kind {kind!r}")
 

@@ -25,8 +25,11 @@ def open_market(ctx: RunContext) -> Market:
     if spec.market.feed == "ccxt" or spec.mode == "live":
         credentials = Credentials.from_env() if spec.mode == "live" else None
         if spec.mode == "live" and credentials is None:
-            raise RuntimeFailure(EXIT_FATAL, "live mode needs BOTOPS_EXCHANGE_API_KEY and BOTOPS_EXCHANGE_SECRET "
-                                             "(from spec.broker.credentialsSecretRef)")
+            raise RuntimeFailure(
+                EXIT_FATAL,
+                "live mode needs BOTOPS_EXCHANGE_API_KEY and BOTOPS_EXCHANGE_SECRET "
+                "(from spec.broker.credentialsSecretRef)",
+            )
         if credentials is not None:
             account = claim_account(ctx, credentials)
         exchange = connect(spec.market.exchange, spec.market.symbol, credentials, spec.market.sandbox)

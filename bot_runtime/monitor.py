@@ -61,11 +61,18 @@ class FeedWatch:
         if self.feed.end_reason is not None:
             return
         lost = self.lost_since
-        if lost is not None and not self.loss_told and \
-                time.monotonic() - lost >= self.ctx.settings.feed_lost_notify_seconds:
+        if (
+            lost is not None
+            and not self.loss_told
+            and time.monotonic() - lost >= self.ctx.settings.feed_lost_notify_seconds
+        ):
             self.loss_told = True
-            self.news.tell("feed_lost", "Market data lost", [f"no data for {time.monotonic() - lost:.0f} s: "
-                                                             f"{self.feed.state.reason}"], "warning")
+            self.news.tell(
+                "feed_lost",
+                "Market data lost",
+                [f"no data for {time.monotonic() - lost:.0f} s: {self.feed.state.reason}"],
+                "warning",
+            )
         producer = self.feed.producer
         state = self.feed.state.snapshot()
         quiet_limit = 3 * self.ctx.tf_seconds + 10
@@ -79,8 +86,17 @@ class FeedWatch:
 
 
 class Monitor(threading.Thread):
-    def __init__(self, ctx: RunContext, control: RunControl, figures: BotFigures, news: BotNews,
-                 status: StatusReporter, feed: FeedWatch, gate: OrderGate, continuity: Continuity) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        control: RunControl,
+        figures: BotFigures,
+        news: BotNews,
+        status: StatusReporter,
+        feed: FeedWatch,
+        gate: OrderGate,
+        continuity: Continuity,
+    ) -> None:
         super().__init__(name="monitor", daemon=True)
         self.ctx, self.control, self.figures, self.news = ctx, control, figures, news
         self.status, self.feed, self.gate, self.continuity = status, feed, gate, continuity
@@ -151,18 +167,28 @@ class Monitor(threading.Thread):
             return
         day, equity_start, trades_start = self._day
         if today != day:
-            self.news.tell("daily_summary", f"Daily summary {day.isoformat()}", [
-                f"equity {snap.equity:.2f} ({snap.equity - equity_start:+.2f} on the day)",
-                f"trades {self.figures.trade_count - trades_start}, position {snap.position:.8g}"])
+            self.news.tell(
+                "daily_summary",
+                f"Daily summary {day.isoformat()}",
+                [
+                    f"equity {snap.equity:.2f} ({snap.equity - equity_start:+.2f} on the day)",
+                    f"trades {self.figures.trade_count - trades_start}, position {snap.position:.8g}",
+                ],
+            )
             self._day = (today, snap.equity, self.figures.trade_count)
 
     def record_performance(self) -> None:
         snap = self.figures.snapshot
         if snap is None:
             return
-        self.ctx.journal.performance(ts=datetime.now(UTC), equity=snap.equity, cash=snap.cash,
-                                     pnl=self.figures.pnl(snap), drawdown=self.figures.drawdown(snap),
-                                     position=snap.position)
+        self.ctx.journal.performance(
+            ts=datetime.now(UTC),
+            equity=snap.equity,
+            cash=snap.cash,
+            pnl=self.figures.pnl(snap),
+            drawdown=self.figures.drawdown(snap),
+            position=snap.position,
+        )
 
     def _update_metrics(self, snap: Snapshot | None, feed: str) -> None:
         m = self.ctx.metrics

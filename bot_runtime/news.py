@@ -44,22 +44,28 @@ class BotNews:
         if spec is None or not settings.notify_urls.strip():
             return
         try:
-            urls, targets = parse_urls(settings.notify_urls, f"Secret {spec.secret_ref.name} key "
-                                                            f"{spec.secret_ref.key}")
+            urls, targets = parse_urls(settings.notify_urls, f"Secret {spec.secret_ref.name} key {spec.secret_ref.key}")
         except NotificationConfigError as exc:
             log.warning("notifications off: %s", exc)
             self.record("notifications_invalid", str(exc), "warning")
             return
         delays = tuple(float(d) for d in settings.notify_retry_delays.split(",") if d.strip())
         self.notifier = Notifier(
-            urls, subject=f"{settings.namespace}/{settings.bot_name} {self.ctx.spec.market.symbol}",
+            urls,
+            subject=f"{settings.namespace}/{settings.bot_name} {self.ctx.spec.market.symbol}",
             settings=settings_from_spec(spec, digest_seconds=settings.notify_digest_seconds, retry_delays=delays),
-            recorder=self._record_delivery, metrics=NotificationMetrics(self.ctx.metrics.registry))
+            recorder=self._record_delivery,
+            metrics=NotificationMetrics(self.ctx.metrics.registry),
+        )
         log.info("notifications to %s", ", ".join(str(t) for t in targets))
 
     def _record_delivery(self, event: str, service: str, target: str, ok: bool) -> None:
-        self.record("notification", f"{event} to {service}: {'ok' if ok else 'failed'}", "info" if ok else "warning",
-                    {"event": event, "service": service, "target": target, "ok": ok})
+        self.record(
+            "notification",
+            f"{event} to {service}: {'ok' if ok else 'failed'}",
+            "info" if ok else "warning",
+            {"event": event, "service": service, "target": target, "ok": ok},
+        )
 
     def _goodbye(self, outcome: Outcome) -> None:
         if outcome.code == EXIT_OK:

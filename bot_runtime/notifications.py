@@ -60,7 +60,8 @@ def parse_urls(text: str, field: str = "notifications secret") -> tuple[list[str
             scheme = url.split("://", 1)[0] if "://" in url else "(no scheme)"
             raise NotificationConfigError(
                 f"{field}: URL {index + 1} (scheme {scheme!r}) is not an apprise URL apprise can use; see "
-                "https://github.com/caronc/apprise/wiki for the services and their URL forms")
+                "https://github.com/caronc/apprise/wiki for the services and their URL forms"
+            )
         targets.append(target_of(plugin, url))
     return urls, targets
 
@@ -81,8 +82,9 @@ def secrets_of(urls: Iterable[str]) -> set[str]:
         found.add(url)
         parts = urlsplit(url)
         found |= {p for p in (parts.username, parts.password) if p}
-        found |= {seg for seg in (parts.netloc + parts.path).replace("@", "/").replace(":", "/").split("/")
-                  if len(seg) >= 6}
+        found |= {
+            seg for seg in (parts.netloc + parts.path).replace("@", "/").replace(":", "/").split("/") if len(seg) >= 6
+        }
         found |= {v for _, v in parse_qsl(parts.query) if len(v) >= 6}
     return {s for s in found if len(s) >= 6}
 
@@ -152,9 +154,16 @@ Recorder = Callable[[str, str, str, bool], None]  # (event type, target service,
 class Notifier:
     """Sends messages about one bot (or one operator) to its apprise targets."""
 
-    def __init__(self, urls: list[str], *, subject: str, settings: Settings | None = None,
-                 recorder: Recorder | None = None, metrics: NotificationMetrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        subject: str,
+        settings: Settings | None = None,
+        recorder: Recorder | None = None,
+        metrics: NotificationMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.subject = subject  # "namespace/bot SYMBOL"
         self.settings = settings or Settings()
         self.recorder = recorder
@@ -241,8 +250,14 @@ class Notifier:
                 repeat.count += 1
                 return
             if repeat is not None and repeat.count:
-                self._send(Message(message.type, message.severity, f"{message.title} (repeated {repeat.count} "
-                                   "more times before this)", message.body))
+                self._send(
+                    Message(
+                        message.type,
+                        message.severity,
+                        f"{message.title} (repeated {repeat.count} more times before this)",
+                        message.body,
+                    )
+                )
                 self._repeats[key] = _Repeat(now)
                 return
             self._repeats[key] = _Repeat(now)
@@ -271,13 +286,22 @@ class Notifier:
     def _flush_repeats(self) -> None:
         for (event_type, body), repeat in list(self._repeats.items()):
             if repeat.count:
-                self._send(Message(event_type, "warning", f"{event_type.replace('_', ' ')} repeated "
-                                   f"{repeat.count} more times", body))
+                self._send(
+                    Message(
+                        event_type,
+                        "warning",
+                        f"{event_type.replace('_', ' ')} repeated {repeat.count} more times",
+                        body,
+                    )
+                )
         self._repeats.clear()
 
     def _send(self, message: Message) -> None:
-        kind = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
-                "error": apprise.NotifyType.FAILURE}[message.severity]
+        kind = {
+            "info": apprise.NotifyType.INFO,
+            "warning": apprise.NotifyType.WARNING,
+            "error": apprise.NotifyType.FAILURE,
+        }[message.severity]
         for target, plugin in zip(self.targets, list(self.apprise), strict=True):
             ok = False
             for attempt, delay in enumerate((0.0, *self.settings.retry_delays)):
@@ -306,10 +330,12 @@ class NotificationMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sent = Counter("botops_notifications_sent", "Notifications delivered", ["event"], registry=registry)
-        self.failed = Counter("botops_notifications_failed", "Notifications given up after retries", ["event"],
-                              registry=registry)
-        self.dropped = Counter("botops_notifications_dropped", "Notifications dropped: queue full", ["event"],
-                               registry=registry)
+        self.failed = Counter(
+            "botops_notifications_failed", "Notifications given up after retries", ["event"], registry=registry
+        )
+        self.dropped = Counter(
+            "botops_notifications_dropped", "Notifications dropped: queue full", ["event"], registry=registry
+        )
 
 
 def settings_from_spec(spec: Any, **overrides: Any) -> Settings:

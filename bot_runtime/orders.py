@@ -24,8 +24,15 @@ QUIET_REFUSALS = ("lease lost", "the runtime is stopping", "halted by")  # said 
 
 
 class OrderPath:
-    def __init__(self, ctx: RunContext, control: RunControl, gate: OrderGate, news: BotNews, figures: BotFigures,
-                 continuity: Continuity) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        control: RunControl,
+        gate: OrderGate,
+        news: BotNews,
+        figures: BotFigures,
+        continuity: Continuity,
+    ) -> None:
         self.ctx, self.control, self.gate = ctx, control, gate
         self.news, self.figures, self.continuity = news, figures, continuity
 
@@ -74,11 +81,17 @@ class OrderPath:
         cid = order.info.get("client_order_id") or self.client_order_id(order.ref)
         exec_dt = bt.num2date(order.executed.dt).replace(tzinfo=UTC) if order.executed.dt else datetime.now(UTC)
         trade = TradeRecord(
-            client_order_id=cid, exchange_order_id=order.info.get("exchange_order_id"),
-            symbol=self.ctx.spec.market.symbol, side="buy" if order.isbuy() else "sell",
-            amount=Decimal(str(abs(order.executed.size))), price=Decimal(str(order.executed.price)),
-            fee=Decimal(str(order.executed.comm)), pnl=Decimal(str(order.executed.pnl)) if order.executed.pnl else None,
-            executed_at=exec_dt, mode=self.ctx.spec.mode, run_id=self.ctx.run_id,
+            client_order_id=cid,
+            exchange_order_id=order.info.get("exchange_order_id"),
+            symbol=self.ctx.spec.market.symbol,
+            side="buy" if order.isbuy() else "sell",
+            amount=Decimal(str(abs(order.executed.size))),
+            price=Decimal(str(order.executed.price)),
+            fee=Decimal(str(order.executed.comm)),
+            pnl=Decimal(str(order.executed.pnl)) if order.executed.pnl else None,
+            executed_at=exec_dt,
+            mode=self.ctx.spec.mode,
+            run_id=self.ctx.run_id,
         )
         self.ctx.journal.trade(trade)
         self.figures.trade_count += 1

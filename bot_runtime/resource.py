@@ -32,11 +32,19 @@ class BotResource:
 
     def read(self) -> dict[str, Any]:
         body: Any = self.objects.get_namespaced_custom_object(
-            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, _request_timeout=self.timeout)
+            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, _request_timeout=self.timeout
+        )
         return dict(body)
 
     def patch_runtime_status(self, runtime: dict[str, Any]) -> None:
         """A merge patch of status.runtime only: the operator's fields are never touched."""
         self.objects.patch_namespaced_custom_object_status(
-            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"status": {"runtime": runtime}},
-            _content_type="application/merge-patch+json", _request_timeout=self.timeout)
+            c.GROUP,
+            c.VERSION,
+            self.namespace,
+            c.PLURAL,
+            self.name,
+            {"status": {"runtime": runtime}},
+            _content_type="application/merge-patch+json",
+            _request_timeout=self.timeout,
+        )

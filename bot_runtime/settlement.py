@@ -36,9 +36,13 @@ class StartReconciliation:
     unresolved: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"position {self.position:.8g}" + (f" @ {self.entry_price:.8g}" if self.position else ""),
-                 f"cash {self.cash:.8g}", f"{self.fills_recorded} fills recorded", f"{self.cancelled} cancelled",
-                 f"{self.never_placed} never placed"]
+        parts = [
+            f"position {self.position:.8g}" + (f" @ {self.entry_price:.8g}" if self.position else ""),
+            f"cash {self.cash:.8g}",
+            f"{self.fills_recorded} fills recorded",
+            f"{self.cancelled} cancelled",
+            f"{self.never_placed} never placed",
+        ]
         if self.unresolved:
             parts.append(f"unresolved: {', '.join(self.unresolved)}")
         return "start reconciliation: " + ", ".join(parts)
@@ -48,15 +52,20 @@ def trade_from_order(order: dict[str, Any], cid: str, symbol: str, run_id: int |
     fee = (order.get("fee") or {}).get("cost") or 0
     when = order.get("lastTradeTimestamp") or order.get("timestamp")
     return TradeRecord(
-        client_order_id=cid, exchange_order_id=str(order["id"]), symbol=symbol, side=order["side"],
-        amount=Decimal(str(order["filled"])), price=Decimal(str(order.get("average") or order.get("price") or 0)),
-        fee=Decimal(str(fee)), executed_at=datetime.fromtimestamp(when / 1000, UTC) if when else datetime.now(UTC),
-        mode="live", run_id=run_id,
+        client_order_id=cid,
+        exchange_order_id=str(order["id"]),
+        symbol=symbol,
+        side=order["side"],
+        amount=Decimal(str(order["filled"])),
+        price=Decimal(str(order.get("average") or order.get("price") or 0)),
+        fee=Decimal(str(fee)),
+        executed_at=datetime.fromtimestamp(when / 1000, UTC) if when else datetime.now(UTC),
+        mode="live",
+        run_id=run_id,
     )
 
 
-def _fills_while_away(repo: BotRepository, exchange: Any, bot_id: int, symbol: str,
-                      found: StartReconciliation) -> int:
+def _fills_while_away(repo: BotRepository, exchange: Any, bot_id: int, symbol: str, found: StartReconciliation) -> int:
     """Fills of this bot's orders (our client order id prefix) since its last recorded trade: recorded once."""
     recorded = repo.trades(bot_id)
     known = {t.exchange_order_id for t in recorded if t.exchange_order_id}
@@ -77,8 +86,9 @@ def _fills_while_away(repo: BotRepository, exchange: Any, bot_id: int, symbol: s
     return new
 
 
-def reconcile_live_start(repo: BotRepository, journal: Journal, exchange: Any, bot_id: int,
-                         symbol: str) -> StartReconciliation:
+def reconcile_live_start(
+    repo: BotRepository, journal: Journal, exchange: Any, bot_id: int, symbol: str
+) -> StartReconciliation:
     found = StartReconciliation()
     for row in repo.orders(bot_id, UNFINISHED):
         cid = row.client_order_id
@@ -94,12 +104,19 @@ def reconcile_live_start(repo: BotRepository, journal: Journal, exchange: Any, b
         if order.get("status") == "open":
             order = exchange.cancel_order(order["id"], symbol)
             found.cancelled += 1
-        if float(order.get("filled") or 0) > 0 and repo.record_trade(bot_id, trade_from_order(order, cid, symbol,
-                                                                                              row.run_id)):
+        if float(order.get("filled") or 0) > 0 and repo.record_trade(
+            bot_id, trade_from_order(order, cid, symbol, row.run_id)
+        ):
             found.fills_recorded += 1
         status = "filled" if order.get("status") == "closed" else "cancelled"
-        repo.update_order(bot_id, cid, exchange_order_id=str(order["id"]), status=status,
-                          filled=order.get("filled") or 0, average=order.get("average"))
+        repo.update_order(
+            bot_id,
+            cid,
+            exchange_order_id=str(order["id"]),
+            status=status,
+            filled=order.get("filled") or 0,
+            average=order.get("average"),
+        )
     found.fills_recorded += _fills_while_away(repo, exchange, bot_id, symbol, found)
     balance = exchange.fetch_balance()
     market = exchange.market(symbol)

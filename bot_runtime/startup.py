@@ -35,8 +35,9 @@ from bot_runtime.strategies import strategy_handler
 log = logging.getLogger("bot_runtime")
 
 
-def open_run(settings: RuntimeSettings, holder: str, control: RunControl, metrics: RuntimeMetrics,
-             shutdown: Shutdown) -> RunContext:
+def open_run(
+    settings: RuntimeSettings, holder: str, control: RunControl, metrics: RuntimeMetrics, shutdown: Shutdown
+) -> RunContext:
     resource, spec, generation, labelled_id = load_bot(settings)
     repo = BotRepository(create_engine(settings.database_url, connect_args={"connect_timeout": 5}))
     bot_id = labelled_id if labelled_id is not None else find_row(repo, settings)
@@ -50,12 +51,28 @@ def open_run(settings: RuntimeSettings, holder: str, control: RunControl, metric
     spool = settings.spool_dir / f"bot-{bot_id}.jsonl"
     journal = Journal(repo, bot_id, run_id, spec.market.symbol, spool)
     bot = BotRef(bot_id, row.user_id if row is not None else None, settings.namespace, settings.bot_name)
-    ctx = RunContext(settings, holder, resource, spec, generation, bot, repo, FleetControls(repo), lease, run_id,
-                     journal, metrics, row.trade_count if row is not None else 0)
+    ctx = RunContext(
+        settings,
+        holder,
+        resource,
+        spec,
+        generation,
+        bot,
+        repo,
+        FleetControls(repo),
+        lease,
+        run_id,
+        journal,
+        metrics,
+        row.trade_count if row is not None else 0,
+    )
     shutdown.on_stop("flushing the journal", lambda outcome: flush_journal(ctx, outcome))
     repo.set_status(bot_id, "starting")
-    journal.event("started", f"started {spec.strategy.type} on {spec.market.exchange} {spec.market.symbol} "
-                             f"{spec.market.timeframe} ({spec.mode})")
+    journal.event(
+        "started",
+        f"started {spec.strategy.type} on {spec.market.exchange} {spec.market.symbol} "
+        f"{spec.market.timeframe} ({spec.mode})",
+    )
     return ctx
 
 
@@ -77,13 +94,17 @@ def load_bot(settings: RuntimeSettings) -> tuple[BotResource, TradingBotSpec, in
 def find_row(repo: BotRepository, settings: RuntimeSettings) -> int:
     row = repo.get_bot_by_ref(settings.namespace, settings.bot_name)
     if row is None:
-        raise RuntimeFailure(EXIT_FATAL, f"TradingBot {settings.namespace}/{settings.bot_name} has no trading_bots "
-                                         "row yet (the operator registers it)")
+        raise RuntimeFailure(
+            EXIT_FATAL,
+            f"TradingBot {settings.namespace}/{settings.bot_name} has no trading_bots "
+            "row yet (the operator registers it)",
+        )
     return row.id
 
 
-def acquire_lease(repo: BotRepository, bot_id: int, holder: str, settings: RuntimeSettings,
-                  control: RunControl) -> LeaseGuard:
+def acquire_lease(
+    repo: BotRepository, bot_id: int, holder: str, settings: RuntimeSettings, control: RunControl
+) -> LeaseGuard:
     deadline = time.monotonic() + settings.lease_wait_seconds
     lease = repo.acquire_lease(bot_id, holder, settings.lease_ttl_seconds)
     while lease is None and time.monotonic() < deadline and not control.stopping:
@@ -91,8 +112,11 @@ def acquire_lease(repo: BotRepository, bot_id: int, holder: str, settings: Runti
         lease = repo.acquire_lease(bot_id, holder, settings.lease_ttl_seconds)
     if lease is None:
         other, until = repo.lease_holder(bot_id)
-        raise RuntimeFailure(EXIT_LEASE_HELD, f"bot {bot_id} is already run by {other} (lease until {until}); "
-                                              "refusing to trade: at most one runtime per bot")
+        raise RuntimeFailure(
+            EXIT_LEASE_HELD,
+            f"bot {bot_id} is already run by {other} (lease until {until}); "
+            "refusing to trade: at most one runtime per bot",
+        )
     log.info("acquired the lease of bot %s (fencing token %s)", bot_id, lease.token)
     return LeaseGuard(repo, lease, settings.lease_ttl_seconds)
 

@@ -25,21 +25,57 @@ from bot_runtime.news import BotNews
 log = logging.getLogger("bot_runtime")
 
 # status.runtime keys whose change is worth a patch at once
-VISIBLE = ("feedState", "position", "tradeCount", "openOrders", "halted", "haltReason", "generation",
-           "leaseToken", "runId", "pod", "message")
+VISIBLE = (
+    "feedState",
+    "position",
+    "tradeCount",
+    "openOrders",
+    "halted",
+    "haltReason",
+    "generation",
+    "leaseToken",
+    "runId",
+    "pod",
+    "message",
+)
 QUIET_PATCH_SECONDS = 60.0
 
 
-def build_runtime_status(*, heartbeat: datetime, feed_state: str, equity: float, cash: float, pnl: float,
-                         position: float, trade_count: int, open_orders: int, generation: int | None,
-                         lease_token: int, run_id: int, pod: str | None, halted: bool, halt_reason: str | None,
-                         message: str | None) -> dict[str, Any]:
+def build_runtime_status(
+    *,
+    heartbeat: datetime,
+    feed_state: str,
+    equity: float,
+    cash: float,
+    pnl: float,
+    position: float,
+    trade_count: int,
+    open_orders: int,
+    generation: int | None,
+    lease_token: int,
+    run_id: int,
+    pod: str | None,
+    halted: bool,
+    halt_reason: str | None,
+    message: str | None,
+) -> dict[str, Any]:
     """The merge patch of status.runtime; None values stay in it, so a cleared field is cleared."""
     status = RuntimeStatus(
-        last_heartbeat=heartbeat.strftime("%Y-%m-%dT%H:%M:%SZ"), feed_state=feed_state,  # type: ignore[arg-type]
-        equity=round(equity, 8), cash=round(cash, 8), pnl=round(pnl, 8), position=round(position, 12),
-        trade_count=trade_count, open_orders=open_orders, generation=generation, lease_token=lease_token,
-        run_id=run_id, pod=pod, halted=halted, halt_reason=halt_reason, message=message,
+        last_heartbeat=heartbeat.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        feed_state=feed_state,  # type: ignore[arg-type]
+        equity=round(equity, 8),
+        cash=round(cash, 8),
+        pnl=round(pnl, 8),
+        position=round(position, 12),
+        trade_count=trade_count,
+        open_orders=open_orders,
+        generation=generation,
+        lease_token=lease_token,
+        run_id=run_id,
+        pod=pod,
+        halted=halted,
+        halt_reason=halt_reason,
+        message=message,
     )
     return status.model_dump(by_alias=True, mode="json")
 
@@ -74,13 +110,21 @@ class StatusReporter:
         snap, cash = self.figures.snapshot, self.ctx.spec.broker.cash
         fleet_halt = self.fleet_halt()
         status = build_runtime_status(
-            heartbeat=datetime.now(UTC), feed_state=final_feed_state or self.feed_state(),
-            equity=snap.equity if snap else cash, cash=snap.cash if snap else cash,
-            pnl=self.figures.pnl(snap) if snap else 0.0, position=snap.position if snap else 0.0,
-            trade_count=self.figures.trade_count, open_orders=snap.open_orders if snap else 0,
-            generation=self.ctx.generation, lease_token=self.ctx.lease.lease.token, run_id=self.ctx.run_id,
-            pod=self.ctx.settings.pod_name, halted=bool(fleet_halt or (snap and snap.halted)),
-            halt_reason=fleet_halt or (snap.halt_reason if snap else None), message=self.news.message,
+            heartbeat=datetime.now(UTC),
+            feed_state=final_feed_state or self.feed_state(),
+            equity=snap.equity if snap else cash,
+            cash=snap.cash if snap else cash,
+            pnl=self.figures.pnl(snap) if snap else 0.0,
+            position=snap.position if snap else 0.0,
+            trade_count=self.figures.trade_count,
+            open_orders=snap.open_orders if snap else 0,
+            generation=self.ctx.generation,
+            lease_token=self.ctx.lease.lease.token,
+            run_id=self.ctx.run_id,
+            pod=self.ctx.settings.pod_name,
+            halted=bool(fleet_halt or (snap and snap.halted)),
+            halt_reason=fleet_halt or (snap.halt_reason if snap else None),
+            message=self.news.message,
         )
         now = time.monotonic()
         with self._lock:

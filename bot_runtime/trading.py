@@ -28,8 +28,16 @@ log = logging.getLogger("bot_runtime")
 class RuntimeHooks(StrategyHooks):
     """The strategy's line to the run (called on Cerebro's thread)."""
 
-    def __init__(self, orders: OrderPath, figures: BotFigures, feed: FeedWatch, news: BotNews, gate: OrderGate,
-                 continuity: Continuity, broker: Any) -> None:
+    def __init__(
+        self,
+        orders: OrderPath,
+        figures: BotFigures,
+        feed: FeedWatch,
+        news: BotNews,
+        gate: OrderGate,
+        continuity: Continuity,
+        broker: Any,
+    ) -> None:
         self.orders, self.figures, self.feed, self.news = orders, figures, feed, news
         self.gate, self.continuity, self.broker = gate, continuity, broker
 
@@ -73,8 +81,9 @@ def settle_live_start(ctx: RunContext, market: Market, news: BotNews) -> StartRe
 def build_broker(ctx: RunContext, market: Market, orders: OrderPath) -> Any:
     if ctx.spec.mode != "live":
         return paper_broker(ctx.spec.broker)
-    broker = CcxtBroker(exchange=market.exchange, symbol=ctx.spec.market.symbol, journal=ctx.journal,
-                        client_id=orders.client_order_id)
+    broker = CcxtBroker(
+        exchange=market.exchange, symbol=ctx.spec.market.symbol, journal=ctx.journal, client_id=orders.client_order_id
+    )
     broker.setcommission(commission=ctx.spec.broker.commission)
     return broker
 
@@ -93,9 +102,14 @@ def trade(ctx: RunContext, cerebro: Any, market: Market, control: RunControl, ne
     """Run Cerebro until it stops; say why it stopped."""
     spec = ctx.spec
     log.info("running %s on %s %s (%s)", spec.strategy.type, spec.market.exchange, spec.market.symbol, spec.mode)
-    news.tell("started", f"Started {spec.strategy.type} ({spec.mode})",
-              [f"{spec.market.exchange} {spec.market.symbol} {spec.market.timeframe}",
-               f"equity {cerebro.broker.getvalue():.2f}"])
+    news.tell(
+        "started",
+        f"Started {spec.strategy.type} ({spec.mode})",
+        [
+            f"{spec.market.exchange} {spec.market.symbol} {spec.market.timeframe}",
+            f"equity {cerebro.broker.getvalue():.2f}",
+        ],
+    )
     cerebro.run()
     if control.failure is not None:
         return control.failure.outcome()

@@ -174,8 +174,12 @@ class ControlPlane:
         log_file = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs[name] = log_file
         proc = subprocess.Popen(
-            argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, cwd=self.workdir,
+            argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            cwd=self.workdir,
         )
         self._procs[name] = proc
         return proc
@@ -194,16 +198,19 @@ class ControlPlane:
     def _start_etcd(self, timeout: float) -> None:
         client, peer = free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
-        proc = self._spawn("etcd", [
-            str(self.assets / "etcd"),
-            f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={self.etcd_url}",
-            f"--advertise-client-urls={self.etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=default=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync=true",  # test data: durability is not needed, speed is
-        ])
+        proc = self._spawn(
+            "etcd",
+            [
+                str(self.assets / "etcd"),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync=true",  # test data: durability is not needed, speed is
+            ],
+        )
         self._wait("etcd", proc, timeout, lambda: self._http_ok(f"{self.etcd_url}/health"))
 
     def _start_apiserver(self, timeout: float) -> None:
@@ -217,22 +224,25 @@ class ControlPlane:
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
         tokens.chmod(0o600)
-        proc = self._spawn("kube-apiserver", [
-            str(self.assets / "kube-apiserver"),
-            f"--etcd-servers={self.etcd_url}",
-            f"--cert-dir={certs}",
-            f"--secure-port={port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true",
-            "--authorization-mode=RBAC",
-            f"--token-auth-file={tokens}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={self.sa_key}",
-            f"--service-account-signing-key-file={self.sa_key}",
-            *self._version_specific_apiserver_flags(),
-        ])
+        proc = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.assets / "kube-apiserver"),
+                f"--etcd-servers={self.etcd_url}",
+                f"--cert-dir={certs}",
+                f"--secure-port={port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                f"--token-auth-file={tokens}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={self.sa_key}",
+                f"--service-account-signing-key-file={self.sa_key}",
+                *self._version_specific_apiserver_flags(),
+            ],
+        )
         self.ca_file = certs / "apiserver.crt"
         self.kubeconfig_path = self.workdir / "admin.kubeconfig"
         self._wait("kube-apiserver", proc, timeout, lambda: self._api_ok("/readyz"))
@@ -244,7 +254,10 @@ class ControlPlane:
 
     def _has_flag(self, binary: str, flag: str) -> bool:
         help_text = subprocess.run(
-            [str(self.assets / binary), "--help"], capture_output=True, text=True, check=False,
+            [str(self.assets / binary), "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
         return flag in help_text
 
@@ -254,21 +267,28 @@ class ControlPlane:
         if "kube-controller-manager" in self._procs:
             return
         port = free_port()
-        proc = self._spawn("kube-controller-manager", [
-            str(self.assets / "kube-controller-manager"),
-            f"--kubeconfig={self.kubeconfig_path}",
-            f"--controllers={','.join(self.controllers)}",
-            f"--service-account-private-key-file={self.sa_key}",
-            f"--root-ca-file={self.ca_file}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={port}",
-            *(["--port=0"] if self._has_flag("kube-controller-manager", "--port int") else []),
-        ])
+        proc = self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.assets / "kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig_path}",
+                f"--controllers={','.join(self.controllers)}",
+                f"--service-account-private-key-file={self.sa_key}",
+                f"--root-ca-file={self.ca_file}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                *(["--port=0"] if self._has_flag("kube-controller-manager", "--port int") else []),
+            ],
+        )
         # /healthz is open without credentials; the serving certificate is self-signed.
         insecure = ssl._create_unverified_context()
-        self._wait("kube-controller-manager", proc, timeout,
-                   lambda: self._http_ok(f"https://127.0.0.1:{port}/healthz", insecure))
+        self._wait(
+            "kube-controller-manager",
+            proc,
+            timeout,
+            lambda: self._http_ok(f"https://127.0.0.1:{port}/healthz", insecure),
+        )
 
     def _wait(self, name: str, proc: subprocess.Popen[bytes], timeout: float, ready: Any) -> None:
         deadline = time.monotonic() + timeout
@@ -300,8 +320,9 @@ class ControlPlane:
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
-    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                content_type: str = "application/json") -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, token: str | None = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         """A raw API call, for the harness itself and for tests that check exact API answers."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.server + path, data=data, method=method)
@@ -334,9 +355,9 @@ class ControlPlane:
     def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
         """A token for a ServiceAccount through the TokenRequest API (what a pod would mount)."""
         status, body = self.request(
-            "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-             "spec": {"expirationSeconds": seconds}},
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
         )
         if status != 201:
             raise ControlPlaneError(f"TokenRequest for {namespace}/{name} failed ({status}): {body}")
@@ -353,7 +374,9 @@ class ControlPlane:
 def _rsa_private_key_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption(),
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
 
 

@@ -44,12 +44,25 @@ DEMO_USER = 1
 ROW_NAME = "demo sma 1s"
 ROW_SPEC = {
     "description": "SMA crossover on 1-second synthetic candles (seeded by make run)",
-    "strategy": {"type": "CustomStrategy", "params": {
-        "entry_logic": {"name": "sma_crossover", "params": {"fast_period": 5, "slow_period": 20}},
-        "exit_logic": [{"name": "stop_loss", "params": {"stop_loss_pct": 0.01}},
-                       {"name": "take_profit", "params": {"take_profit_pct": 0.01}}], "stake": 0.5}},
-    "market": {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1s", "feed": "synthetic", "seed": 7,
-               "warmupBars": 30},
+    "strategy": {
+        "type": "CustomStrategy",
+        "params": {
+            "entry_logic": {"name": "sma_crossover", "params": {"fast_period": 5, "slow_period": 20}},
+            "exit_logic": [
+                {"name": "stop_loss", "params": {"stop_loss_pct": 0.01}},
+                {"name": "take_profit", "params": {"take_profit_pct": 0.01}},
+            ],
+            "stake": 0.5,
+        },
+    },
+    "market": {
+        "exchange": "binance",
+        "symbol": "BTC/USDT",
+        "timeframe": "1s",
+        "feed": "synthetic",
+        "seed": 7,
+        "warmupBars": 30,
+    },
     "mode": "paper",
     "runtime": {"heartbeatIntervalSeconds": 5},
 }
@@ -118,8 +131,7 @@ def database() -> tuple[str, Any]:
 def spawn(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     RUN.mkdir(exist_ok=True)
     log_file = (RUN / f"{name}.log").open("ab")
-    return subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                            start_new_session=True)
+    return subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
 
 
 def seed(api: client.ApiClient, repo: BotRepository) -> None:
@@ -131,8 +143,7 @@ def seed(api: client.ApiClient, repo: BotRepository) -> None:
         say(f"inserted the trading_bots row {ROW_NAME!r}")
     manifest = yaml.safe_load(MANIFEST.read_text())
     with contextlib.suppress(ApiException):
-        client.CustomObjectsApi(api).create_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.PLURAL,
-                                                                     manifest)
+        client.CustomObjectsApi(api).create_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.PLURAL, manifest)
         say(f"applied {MANIFEST.relative_to(REPO)}")
 
 
@@ -144,27 +155,50 @@ def age(stamp: str | None) -> str:
 
 
 def table(api: client.ApiClient) -> str:
-    items = client.CustomObjectsApi(api).list_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE,
-                                                                      c.PLURAL)["items"]
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.PLURAL)["items"]
     rows = [("NAME", "READY", "PHASE", "STRATEGY", "SYMBOL", "MODE", "PNL", "HEARTBEAT")]
     for bot in items:
         status = bot.get("status") or {}
         runtime = status.get("runtime") or {}
         ready = next((x["status"] for x in status.get("conditions") or [] if x["type"] == "Ready"), "-")
         pnl = runtime.get("pnl")
-        rows.append((bot["metadata"]["name"], ready, status.get("phase", "-"), bot["spec"]["strategy"]["type"],
-                     bot["spec"]["market"]["symbol"], bot["spec"].get("mode", "paper"),
-                     "-" if pnl is None else f"{pnl:+.2f}", age(runtime.get("lastHeartbeat"))))
+        rows.append(
+            (
+                bot["metadata"]["name"],
+                ready,
+                status.get("phase", "-"),
+                bot["spec"]["strategy"]["type"],
+                bot["spec"]["market"]["symbol"],
+                bot["spec"].get("mode", "paper"),
+                "-" if pnl is None else f"{pnl:+.2f}",
+                age(runtime.get("lastHeartbeat")),
+            )
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
 
 
 def start_fleet(kubeconfig: Path, url: str) -> list[tuple[str, subprocess.Popen[bytes]]]:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "DATABASE_URL": url, "PYTHONUNBUFFERED": "1",
-           "BOTOPS_LEADER_LEASE_SECONDS": "10"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "DATABASE_URL": url,
+        "PYTHONUNBUFFERED": "1",
+        "BOTOPS_LEADER_LEASE_SECONDS": "10",
+    }
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    operator = [str(Path(sys.executable).parent / "bot-operator"), "run", "--namespace", NAMESPACE,
-                "--bots-namespace", NAMESPACE, "--poll-interval", "5", "--health-port", "0"]
+    operator = [
+        str(Path(sys.executable).parent / "bot-operator"),
+        "run",
+        "--namespace",
+        NAMESPACE,
+        "--bots-namespace",
+        NAMESPACE,
+        "--poll-interval",
+        "5",
+        "--health-port",
+        "0",
+    ]
     node = [sys.executable, "-m", "botops_dev.localnode", "--state-dir", str(RUN / "localnode")]
     return [("operator", spawn("operator", operator, env)), ("local node", spawn("localnode", node, env))]
 
@@ -190,9 +224,12 @@ def show(api: client.ApiClient, kubeconfig: Path) -> None:
         print(table(api))
     except ApiException as exc:
         print(f"(cannot list TradingBots: {exc.reason})")
-    print(f"\nFrom another terminal:\n  export KUBECONFIG={kubeconfig}\n"
-          f"  kubectl get tb -n {NAMESPACE}        kubectl describe tb -n {NAMESPACE}\n"
-          "  tail -f .run/localnode/logs/*.log   (bot pod logs)    .run/operator.log", flush=True)
+    print(
+        f"\nFrom another terminal:\n  export KUBECONFIG={kubeconfig}\n"
+        f"  kubectl get tb -n {NAMESPACE}        kubectl describe tb -n {NAMESPACE}\n"
+        "  tail -f .run/localnode/logs/*.log   (bot pod logs)    .run/operator.log",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

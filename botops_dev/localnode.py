@@ -69,8 +69,16 @@ class PodProcess:
 
 
 class LocalNode:
-    def __init__(self, api: client.ApiClient, name: str, state_dir: Path, server: str, ca_data: str,
-                 bind_all: bool = True, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        name: str,
+        state_dir: Path,
+        server: str,
+        ca_data: str,
+        bind_all: bool = True,
+        namespace: str | None = None,
+    ) -> None:
         self.api, self.name, self.state_dir, self.namespace = api, name, state_dir, namespace
         self.core = client.CoreV1Api(api)
         self.server, self.ca_data = server, ca_data
@@ -83,9 +91,14 @@ class LocalNode:
     # ------------------------------------------------------------------------------- the node
 
     def register(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": self.name, "labels": {"kubernetes.io/hostname": self.name,
-                                                           "kubernetes.io/os": "linux", NODE_LABEL: "true"}}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.name,
+                "labels": {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", NODE_LABEL: "true"},
+            },
+        }
         try:
             self.core.create_node(body)
         except ApiException as exc:
@@ -95,15 +108,41 @@ class LocalNode:
         log.info("node %s registered", self.name)
 
     def heartbeat(self) -> None:
-        cond = {"type": "Ready", "status": "True", "reason": "LocalNodeReady", "message": "local development node",
-                "lastHeartbeatTime": now_iso(), "lastTransitionTime": now_iso()}
+        cond = {
+            "type": "Ready",
+            "status": "True",
+            "reason": "LocalNodeReady",
+            "message": "local development node",
+            "lastHeartbeatTime": now_iso(),
+            "lastTransitionTime": now_iso(),
+        }
         capacity = {"cpu": str(os.cpu_count() or 2), "memory": "16Gi", "pods": "500"}
-        self.core.patch_node_status(self.name, {"status": {
-            "conditions": [cond], "capacity": capacity, "allocatable": capacity,
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": self.name}],
-            "nodeInfo": {"kubeletVersion": "botops-localnode", "operatingSystem": "linux", "architecture": "amd64",
-                         "containerRuntimeVersion": "local-process://1", "kernelVersion": "", "osImage": "",
-                         "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""}}})
+        self.core.patch_node_status(
+            self.name,
+            {
+                "status": {
+                    "conditions": [cond],
+                    "capacity": capacity,
+                    "allocatable": capacity,
+                    "addresses": [
+                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "Hostname", "address": self.name},
+                    ],
+                    "nodeInfo": {
+                        "kubeletVersion": "botops-localnode",
+                        "operatingSystem": "linux",
+                        "architecture": "amd64",
+                        "containerRuntimeVersion": "local-process://1",
+                        "kernelVersion": "",
+                        "osImage": "",
+                        "kubeProxyVersion": "",
+                        "machineID": "",
+                        "systemUUID": "",
+                        "bootID": "",
+                    },
+                }
+            },
+        )
 
     # --------------------------------------------------------------------------------- the loop
 
@@ -122,8 +161,11 @@ class LocalNode:
         self.shutdown()
 
     def sync(self) -> None:
-        pods = (self.core.list_namespaced_pod(self.namespace).items if self.namespace
-                else self.core.list_pod_for_all_namespaces().items)
+        pods = (
+            self.core.list_namespaced_pod(self.namespace).items
+            if self.namespace
+            else self.core.list_pod_for_all_namespaces().items
+        )
         seen = set()
         for raw in pods:
             pod = self.api.sanitize_for_serialization(raw)
@@ -151,8 +193,12 @@ class LocalNode:
 
     def _bind(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                   "target": {"apiVersion": "v1", "kind": "Node", "name": self.name}}
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.name},
+        }
         try:
             self.core.create_namespaced_binding(meta["namespace"], binding, _preload_content=False)
             log.info("bound %s/%s", meta["namespace"], meta["name"])
@@ -169,8 +215,14 @@ class LocalNode:
                     self._finish_deletion(meta)
                 return  # finished before we (re)started: leave it as it is
             workdir = self.state_dir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
-            entry = PodProcess(meta["uid"], meta["namespace"], meta["name"], pod, workdir,
-                               self.state_dir / "logs" / f"{meta['namespace']}_{meta['name']}.log")
+            entry = PodProcess(
+                meta["uid"],
+                meta["namespace"],
+                meta["name"],
+                pod,
+                workdir,
+                self.state_dir / "logs" / f"{meta['namespace']}_{meta['name']}.log",
+            )
             self.pods[meta["uid"]] = entry
         entry.pod = pod
         if meta.get("deletionTimestamp"):
@@ -220,8 +272,15 @@ class LocalNode:
             self._waiting(entry, "CreateContainerError", f"command {argv[0]!r} not found in {self.bin_dir}")
             return
         log_file = entry.log_path.open("ab")
-        entry.proc = subprocess.Popen([executable, *argv[1:]], stdout=log_file, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, env=env, cwd=entry.workdir, start_new_session=True)
+        entry.proc = subprocess.Popen(
+            [executable, *argv[1:]],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=entry.workdir,
+            start_new_session=True,
+        )
         log_file.close()
         entry.started_at, entry.exit_code, entry.ready = now_iso(), None, False
         log.info("started %s/%s (pid %s), log %s", entry.namespace, entry.name, entry.proc.pid, entry.log_path)
@@ -263,10 +322,15 @@ class LocalNode:
             return str((cm.data or {})[ref["key"]])
         if "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
-            values = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": namespace,
-                      "metadata.uid": pod["metadata"]["uid"], "spec.nodeName": self.name,
-                      "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
-                      "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1"}
+            values = {
+                "metadata.name": pod["metadata"]["name"],
+                "metadata.namespace": namespace,
+                "metadata.uid": pod["metadata"]["uid"],
+                "spec.nodeName": self.name,
+                "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
+                "status.podIP": "127.0.0.1",
+                "status.hostIP": "127.0.0.1",
+            }
             if path not in values:
                 raise ValueError(f"fieldRef {path!r} is not supported by the local node")
             return values[path]
@@ -278,22 +342,30 @@ class LocalNode:
         for mount in container.get("volumeMounts") or []:
             path = mount["mountPath"].rstrip("/")
             if value == path or value.startswith(path + "/"):
-                return str(entry.workdir / "volumes" / mount["name"]) + value[len(path):]
+                return str(entry.workdir / "volumes" / mount["name"]) + value[len(path) :]
         return value
 
     def _kubeconfig(self, entry: PodProcess) -> Path:
         account = entry.pod["spec"].get("serviceAccountName") or "default"
-        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                   "spec": {"expirationSeconds": 86400}}
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 86400},
+        }
         result = self.core.create_namespaced_service_account_token(account, entry.namespace, request)
         user = f"system:serviceaccount:{entry.namespace}:{account}"
-        cfg = {"apiVersion": "v1", "kind": "Config",
-               "clusters": [{"name": "local", "cluster": {"server": self.server,
-                                                          "certificate-authority-data": self.ca_data}}],
-               "users": [{"name": user, "user": {"token": result.status.token}}],
-               "contexts": [{"name": "local", "context": {"cluster": "local", "user": user,
-                                                          "namespace": entry.namespace}}],
-               "current-context": "local"}
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "local", "cluster": {"server": self.server, "certificate-authority-data": self.ca_data}}
+            ],
+            "users": [{"name": user, "user": {"token": result.status.token}}],
+            "contexts": [
+                {"name": "local", "context": {"cluster": "local", "user": user, "namespace": entry.namespace}}
+            ],
+            "current-context": "local",
+        }
         path = entry.workdir / "kubeconfig"
         path.write_text(yaml.safe_dump(cfg))
         path.chmod(0o600)
@@ -327,8 +399,9 @@ class LocalNode:
         ok = False
         if local:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{local}{get.get('path', '/')}",
-                                            timeout=probe.get("timeoutSeconds", 1)) as resp:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{local}{get.get('path', '/')}", timeout=probe.get("timeoutSeconds", 1)
+                ) as resp:
                     ok = 200 <= resp.status < 400
             except OSError:
                 ok = False
@@ -345,9 +418,12 @@ class LocalNode:
 
     def _finish_deletion(self, meta: dict[str, Any]) -> None:
         with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0,
-                                            body=client.V1DeleteOptions(grace_period_seconds=0,
-                                                                        preconditions={"uid": meta["uid"]}))
+            self.core.delete_namespaced_pod(
+                meta["name"],
+                meta["namespace"],
+                grace_period_seconds=0,
+                body=client.V1DeleteOptions(grace_period_seconds=0, preconditions={"uid": meta["uid"]}),
+            )
         log.info("%s/%s deleted", meta["namespace"], meta["name"])
 
     def _stop_process(self, entry: PodProcess, grace: float) -> None:
@@ -374,9 +450,16 @@ class LocalNode:
     # ---------------------------------------------------------------------------------- status
 
     def _waiting(self, entry: PodProcess, reason: str, message: str) -> None:
-        self._patch_status(entry, {"phase": "Pending", "conditions": self._conditions(False),
-                                   "containerStatuses": [self._container_status(entry, {"waiting": {
-                                       "reason": reason, "message": message[:1000]}}, False)]})
+        self._patch_status(
+            entry,
+            {
+                "phase": "Pending",
+                "conditions": self._conditions(False),
+                "containerStatuses": [
+                    self._container_status(entry, {"waiting": {"reason": reason, "message": message[:1000]}}, False)
+                ],
+            },
+        )
 
     def _report(self, entry: PodProcess) -> None:
         state: dict[str, Any]
@@ -385,8 +468,14 @@ class LocalNode:
             phase = "Running"
         elif entry.exit_code is not None:
             reason = "Completed" if entry.exit_code == 0 else "Error"
-            state = {"terminated": {"exitCode": entry.exit_code, "reason": reason, "finishedAt": now_iso(),
-                                    "message": self._last_log_line(entry)}}
+            state = {
+                "terminated": {
+                    "exitCode": entry.exit_code,
+                    "reason": reason,
+                    "finishedAt": now_iso(),
+                    "message": self._last_log_line(entry),
+                }
+            }
             policy = entry.pod["spec"].get("restartPolicy", "Always")
             final = policy == "Never" or (policy == "OnFailure" and entry.exit_code == 0)
             phase = ("Succeeded" if entry.exit_code == 0 else "Failed") if final else "Running"
@@ -394,21 +483,37 @@ class LocalNode:
                 state = {"waiting": {"reason": "CrashLoopBackOff", "message": f"exited {entry.exit_code}"}}
         else:
             return
-        status = {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1", "startTime": entry.started_at,
-                  "conditions": self._conditions(entry.ready),
-                  "containerStatuses": [self._container_status(entry, state, entry.ready)]}
+        status = {
+            "phase": phase,
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "startTime": entry.started_at,
+            "conditions": self._conditions(entry.ready),
+            "containerStatuses": [self._container_status(entry, state, entry.ready)],
+        }
         self._patch_status(entry, status)
 
     def _container_status(self, entry: PodProcess, state: dict[str, Any], ready: bool) -> dict[str, Any]:
         container = entry.pod["spec"]["containers"][0]
-        return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-                "ready": ready, "started": entry.proc is not None, "restartCount": entry.restarts, "state": state}
+        return {
+            "name": container["name"],
+            "image": container.get("image", ""),
+            "imageID": "",
+            "ready": ready,
+            "started": entry.proc is not None,
+            "restartCount": entry.restarts,
+            "state": state,
+        }
 
     @staticmethod
     def _conditions(ready: bool) -> list[dict[str, Any]]:
         value = "True" if ready else "False"
-        return [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
-                {"type": "ContainersReady", "status": value}, {"type": "Ready", "status": value}]
+        return [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Initialized", "status": "True"},
+            {"type": "ContainersReady", "status": value},
+            {"type": "Ready", "status": value},
+        ]
 
     def _patch_status(self, entry: PodProcess, status: dict[str, Any]) -> None:
         comparable = {k: v for k, v in status.items() if k != "containerStatuses"}
@@ -434,8 +539,9 @@ class LocalNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m botops_dev.localnode",
-                                     description="Development node: runs pods as local processes.")
+    parser = argparse.ArgumentParser(
+        prog="python -m botops_dev.localnode", description="Development node: runs pods as local processes."
+    )
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), required=False)
     parser.add_argument("--name", default="local-node")
     parser.add_argument("--state-dir", default=".run/localnode", help="logs and per-pod folders")
@@ -446,8 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     api = config.new_client_from_config(config_file=args.kubeconfig)
     cfg = yaml.safe_load(Path(args.kubeconfig).read_text()) if args.kubeconfig else {}
     cluster = cfg["clusters"][0]["cluster"] if cfg else {}
-    node = LocalNode(api, args.name, Path(args.state_dir).resolve(), cluster.get("server", api.configuration.host),
-                     cluster.get("certificate-authority-data", ""), namespace=args.namespace)
+    node = LocalNode(
+        api,
+        args.name,
+        Path(args.state_dir).resolve(),
+        cluster.get("server", api.configuration.host),
+        cluster.get("certificate-authority-data", ""),
+        namespace=args.namespace,
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: node.stop_event.set())
     node.run()

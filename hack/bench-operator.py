@@ -43,15 +43,24 @@ def main() -> int:
 
     server = find_server()
     try:
-        with running_control_plane() as plane, scratch_database(server, "tbo_bench_op") as url, \
-                tempfile.TemporaryDirectory() as tmp:
+        with (
+            running_control_plane() as plane,
+            scratch_database(server, "tbo_bench_op") as url,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             install_crds(plane)
             migrate.upgrade(url)
             create_namespace(plane, "fleet")
             api = api_client_for(plane.kubeconfig_path)
             core = client.CoreV1Api(api)
-            operator = OperatorProcess(plane, url, "fleet", Path(tmp), user_id=1, extra_env={
-                "BOTOPS_REPLACE_STALE_AFTER_SECONDS": "3600", "BOTOPS_STALE_HEARTBEAT_SECONDS": "3600"})
+            operator = OperatorProcess(
+                plane,
+                url,
+                "fleet",
+                Path(tmp),
+                user_id=1,
+                extra_env={"BOTOPS_REPLACE_STALE_AFTER_SECONDS": "3600", "BOTOPS_STALE_HEARTBEAT_SECONDS": "3600"},
+            )
             try:
                 operator.wait_for_log("Trading service running")
                 values = spec_to_row(TradingBotSpec.model_validate(FAST_SPEC))
@@ -61,23 +70,35 @@ def main() -> int:
                     session.add_all([TradingBot(name=f"bench {i}", user_id=1, **values) for i in range(BOTS)])
 
                 def pods() -> int:
-                    return len(core.list_namespaced_pod(
-                        "fleet", label_selector=f"{c.LABEL_MANAGED_BY}={c.MANAGER}").items)
+                    return len(
+                        core.list_namespaced_pod("fleet", label_selector=f"{c.LABEL_MANAGED_BY}={c.MANAGER}").items
+                    )
 
                 wait_for(lambda: pods() == BOTS, 600, f"{BOTS} pods", interval=0.5)
                 to_pods = time.monotonic() - started
                 # let statuses settle, then count writes over idle polls
                 time.sleep(10)
                 metrics = operator.metrics()
-                writes, polls = counter(metrics, "botops_operator_api_writes_total"), counter(
-                    metrics, "botops_operator_syncs_total")
-                wait_for(lambda: counter(operator.metrics(), "botops_operator_syncs_total") >= polls + 10, 120,
-                         "ten idle polls")
+                writes, polls = (
+                    counter(metrics, "botops_operator_api_writes_total"),
+                    counter(metrics, "botops_operator_syncs_total"),
+                )
+                wait_for(
+                    lambda: counter(operator.metrics(), "botops_operator_syncs_total") >= polls + 10,
+                    120,
+                    "ten idle polls",
+                )
                 metrics = operator.metrics()
                 idle_writes = counter(metrics, "botops_operator_api_writes_total") - writes
                 idle_polls = counter(metrics, "botops_operator_syncs_total") - polls
-                rss = next(int(line.split()[1]) for line in Path(f"/proc/{operator.proc.pid}/status").read_text()
-                           .splitlines() if line.startswith("VmRSS:")) / 1024
+                rss = (
+                    next(
+                        int(line.split()[1])
+                        for line in Path(f"/proc/{operator.proc.pid}/status").read_text().splitlines()
+                        if line.startswith("VmRSS:")
+                    )
+                    / 1024
+                )
                 operator.terminate()
                 engine.dispose()
             finally:
@@ -85,8 +106,10 @@ def main() -> int:
     finally:
         server.stop()
     print(f"insert of {BOTS} rows -> {BOTS} bot pods      {to_pods:8.1f} s")
-    print(f"API writes per idle poll                {idle_writes / idle_polls:8.2f}   ({idle_writes:.0f} writes "
-          f"over {idle_polls:.0f} polls, periodic reconciles included)")
+    print(
+        f"API writes per idle poll                {idle_writes / idle_polls:8.2f}   ({idle_writes:.0f} writes "
+        f"over {idle_polls:.0f} polls, periodic reconciles included)"
+    )
     print(f"operator resident memory                {rss:8.1f} MiB")
     return 0
 

@@ -43,16 +43,25 @@ def runtime_numbers(idle_seconds: float) -> tuple[float, float]:
     server = find_server()
     exchange = FakeExchange().start()
     try:
-        with running_control_plane() as plane, scratch_database(server, "tbo_bench") as url, \
-                tempfile.TemporaryDirectory() as tmp:
+        with (
+            running_control_plane() as plane,
+            scratch_database(server, "tbo_bench") as url,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             install_crds(plane)
             migrate.upgrade(url)
             engine = create_engine(url)
             api: client.ApiClient = api_client_for(plane.kubeconfig_path)
             create_namespace(plane, "bench")
-            bot = Bot(plane, api, BotRepository(engine), "bench", "bench-bot",
-                      spec_with(market__timeframe="1m", market__warmupBars=100, runtime__heartbeatIntervalSeconds=10),
-                      Path(tmp))
+            bot = Bot(
+                plane,
+                api,
+                BotRepository(engine),
+                "bench",
+                "bench-bot",
+                spec_with(market__timeframe="1m", market__warmupBars=100, runtime__heartbeatIntervalSeconds=10),
+                Path(tmp),
+            )
             runtime = RuntimeProcess(bot, url, Path(tmp), exchange_url=exchange.url)
             try:
                 wait_for(lambda: bot.runtime_status().get("feedState") == "LIVE", 120, "feed LIVE")
@@ -71,10 +80,15 @@ def runtime_numbers(idle_seconds: float) -> tuple[float, float]:
 
 
 def backtest_speed(bars: int) -> tuple[float, int]:
-    spec = TradingBotSpec.model_validate({
-        "strategy": {"type": "CustomStrategy", "params": {"entry_logic": "sma_crossover",
-                                                          "exit_logic": ["stop_loss", "take_profit"]}},
-        "market": {"exchange": "binance", "symbol": "BTC/USDT", "feed": "synthetic", "seed": 1}})
+    spec = TradingBotSpec.model_validate(
+        {
+            "strategy": {
+                "type": "CustomStrategy",
+                "params": {"entry_logic": "sma_crossover", "exit_logic": ["stop_loss", "take_profit"]},
+            },
+            "market": {"exchange": "binance", "symbol": "BTC/USDT", "feed": "synthetic", "seed": 1},
+        }
+    )
     from bot_runtime.feeds import DataFeedFactory
 
     feed = DataFeedFactory().historical(spec.market, bars=bars)  # generated before the clock starts

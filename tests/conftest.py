@@ -189,8 +189,9 @@ def user_id() -> int:
 
 
 @pytest.fixture
-def start_operator(control_plane: ControlPlane, migrated_database_url: str, namespace: str, tmp_path: Path,
-                   user_id: int) -> Iterator[Any]:
+def start_operator(
+    control_plane: ControlPlane, migrated_database_url: str, namespace: str, tmp_path: Path, user_id: int
+) -> Iterator[Any]:
     """Start real `bot-operator` processes for this test's namespace (stopped at the end)."""
     from tests.support.operator import OperatorProcess
 
@@ -220,21 +221,36 @@ def receiver() -> Iterator[Any]:
 
 
 @pytest.fixture
-def make_bot(control_plane: ControlPlane, kube_client: client.ApiClient, repository: BotRepository,
-             namespace: str, tmp_path: Path) -> Callable[..., Bot]:
+def make_bot(
+    control_plane: ControlPlane,
+    kube_client: client.ApiClient,
+    repository: BotRepository,
+    namespace: str,
+    tmp_path: Path,
+) -> Callable[..., Bot]:
     """A TradingBot, its row and its RBAC, created the way the operator would."""
     from tests.support.bots import FAST_SPEC, Bot
 
     def make(spec: dict[str, Any] | None = None, name: str | None = None, user_id: int | None = None) -> Bot:
-        return Bot(control_plane, kube_client, repository, namespace, name or f"bot-{secrets.token_hex(3)}",
-                   spec or FAST_SPEC, tmp_path, user_id=user_id)
+        return Bot(
+            control_plane,
+            kube_client,
+            repository,
+            namespace,
+            name or f"bot-{secrets.token_hex(3)}",
+            spec or FAST_SPEC,
+            tmp_path,
+            user_id=user_id,
+        )
 
     return make
 
 
 @pytest.fixture
 def start_runtime(
-    migrated_database_url: str, tmp_path: Path, fake_exchange: Any,
+    migrated_database_url: str,
+    tmp_path: Path,
+    fake_exchange: Any,
 ) -> Iterator[Callable[..., RuntimeProcess]]:
     """Start the real `bot-runtime` as a local process with the bot's own credentials."""
     from tests.support.bots import RuntimeProcess

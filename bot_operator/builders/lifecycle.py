@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot_operator.builders.conditions import get_condition, set_condition
-from bot_runtime.api.models import RestartPolicy, TradingBotStatus
+from bot_runtime.api.models import ConditionStatus, Phase, RestartPolicy, TradingBotStatus
 
 Action = Literal["none", "create", "delete"]
 # the status fields decide() owns (conditions apart); pod and botId come from the reconcile
@@ -58,9 +58,16 @@ class PodView:
             if terminated:
                 exit_code = terminated.get("exitCode")
                 reason = terminated.get("message") or terminated.get("reason") or reason
-        return cls(exists=True, terminating=bool(meta.get("deletionTimestamp")), phase=status.get("phase"),
-                   ready=ready, spec_hash=(meta.get("annotations") or {}).get(hash_annotation),
-                   created=parse_time(meta.get("creationTimestamp")), exit_code=exit_code, reason=reason)
+        return cls(
+            exists=True,
+            terminating=bool(meta.get("deletionTimestamp")),
+            phase=status.get("phase"),
+            ready=ready,
+            spec_hash=(meta.get("annotations") or {}).get(hash_annotation),
+            created=parse_time(meta.get("creationTimestamp")),
+            exit_code=exit_code,
+            reason=reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,14 +102,14 @@ class Decision:
     runtime_dead: bool = False  # the pod's container reported its exit: the runtime is gone for sure
 
 
-Cond = tuple[bool | str, str, str]  # (status, reason, message) of a condition
+Cond = tuple[bool | ConditionStatus, str, str]  # (status, reason, message) of a condition
 
 
 @dataclass
 class Verdict:
     """What the situation of the bot says: phase and message, the action, the conditions it sets."""
 
-    phase: str
+    phase: Phase
     message: str
     action: Action = "none"
     action_reason: str = ""
@@ -240,9 +247,15 @@ def _running(o: Observation, budget: RestartBudget) -> Verdict:
     if o.pod.ready and o.feed_state == "LIVE" and healthy[0] is True and o.runtime.get("generation") == o.generation:
         message = "trading on a live feed"
         return Verdict("Running", message, healthy=healthy, ready=(True, "Trading", message))
-    waiting = ("the runtime's first heartbeat" if healthy[0] is not True
-               else "the pod to be ready" if not o.pod.ready
-               else "the live feed" if o.feed_state != "LIVE" else "the runtime of this generation")
+    waiting = (
+        "the runtime's first heartbeat"
+        if healthy[0] is not True
+        else "the pod to be ready"
+        if not o.pod.ready
+        else "the live feed"
+        if o.feed_state != "LIVE"
+        else "the runtime of this generation"
+    )
     message = f"waiting for {waiting}"
     return Verdict("Starting", message, healthy=healthy, reconciling=(True, "Starting", message))
 
@@ -269,8 +282,10 @@ def _situation(o: Observation, budget: RestartBudget, held_since: datetime | Non
 def _hold_message(o: Observation, held_since: datetime) -> str:
     position = float(o.runtime.get("position") or 0.0)
     until = format_time(held_since + timedelta(seconds=o.rollout_max_wait))
-    return (f"spec generation {o.generation} waits until the bot is flat (position {position:.8g}, "
-            f"{int(o.runtime.get('openOrders') or 0)} open orders); rollout at the latest at {until}")
+    return (
+        f"spec generation {o.generation} waits until the bot is flat (position {position:.8g}, "
+        f"{int(o.runtime.get('openOrders') or 0)} open orders); rollout at the latest at {until}"
+    )
 
 
 def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
@@ -283,8 +298,11 @@ def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
     values: dict[str, Cond] = {
         "Ready": ready,
         "Valid": (o.valid, "SpecValid" if o.valid else "InvalidSpec", "" if o.valid else o.validation_message),
-        "PodReady": (pod.ready, "PodReady" if pod.ready else "PodNotReady" if pod.exists else "NoPod",
-                     "" if pod.exists else "no bot pod"),
+        "PodReady": (
+            pod.ready,
+            "PodReady" if pod.ready else "PodNotReady" if pod.exists else "NoPod",
+            "" if pod.exists else "no bot pod",
+        ),
         "Healthy": v.healthy,
         "Synced": o.synced,
         "Suspended": (o.suspended, "Suspended" if o.suspended else "NotSuspended", ""),
@@ -309,9 +327,12 @@ def decide(o: Observation) -> Decision:
     if verdict.phase == "Error" and not verdict.stalled[0]:
         verdict.stalled = (True, "RestartsExhausted", verdict.message)
     status = TradingBotStatus(
-        phase=verdict.phase, message=verdict.message, observed_generation=o.generation,  # type: ignore[arg-type]
-        restarts=budget.restarts, next_restart_at=format_time(budget.next_restart) if verdict.phase == "Pending"
-        else None, rollout_held_since=format_time(held_since),
+        phase=verdict.phase,
+        message=verdict.message,
+        observed_generation=o.generation,
+        restarts=budget.restarts,
+        next_restart_at=format_time(budget.next_restart) if verdict.phase == "Pending" else None,
+        rollout_held_since=format_time(held_since),
     ).model_dump(by_alias=True, mode="json", include=DECIDED)  # None kept: a merge patch clears the field
     status["conditions"] = _conditions(o, verdict)
     events = budget.events

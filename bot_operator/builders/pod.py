@@ -78,13 +78,18 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
     return env
 
 
-def build_pod(bot: TradingBot, spec: TradingBotSpec, settings: OperatorSettings,
-              labels: dict[str, str]) -> dict[str, Any]:
+def build_pod(
+    bot: TradingBot, spec: TradingBotSpec, settings: OperatorSettings, labels: dict[str, str]
+) -> dict[str, Any]:
     name = bot.name
     inputs = _pod_inputs(spec, settings)
     resources = spec.runtime.resources.model_dump(exclude_none=True) if spec.runtime.resources else inputs["resources"]
-    probe = {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 5, "timeoutSeconds": 3,
-             "failureThreshold": 3}
+    probe = {
+        "httpGet": {"path": "/readyz", "port": "health"},
+        "periodSeconds": 5,
+        "timeoutSeconds": 3,
+        "failureThreshold": 3,
+    }
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -92,8 +97,10 @@ def build_pod(bot: TradingBot, spec: TradingBotSpec, settings: OperatorSettings,
             "name": pod_name(name),
             "namespace": bot.namespace,
             "labels": {**labels, "app.kubernetes.io/component": "runtime"},
-            "annotations": {c.ANNOTATION_SPEC_HASH: spec_hash(spec, settings),
-                            "botops.io/generation": str(bot.metadata.generation)},
+            "annotations": {
+                c.ANNOTATION_SPEC_HASH: spec_hash(spec, settings),
+                "botops.io/generation": str(bot.metadata.generation),
+            },
             "ownerReferences": [owner_reference(bot)],
         },
         "spec": {
@@ -103,35 +110,56 @@ def build_pod(bot: TradingBot, spec: TradingBotSpec, settings: OperatorSettings,
             "terminationGracePeriodSeconds": inputs["grace"],
             "enableServiceLinks": False,
             "securityContext": {
-                "runAsNonRoot": True, "runAsUser": RUNTIME_UID, "runAsGroup": RUNTIME_UID, "fsGroup": RUNTIME_UID,
+                "runAsNonRoot": True,
+                "runAsUser": RUNTIME_UID,
+                "runAsGroup": RUNTIME_UID,
+                "fsGroup": RUNTIME_UID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [{
-                "name": "runtime",
-                "image": inputs["image"],
-                "imagePullPolicy": inputs["pullPolicy"],
-                "command": ["bot-runtime", "run"],
-                "env": build_env(name, spec, settings, inputs["image"]),
-                "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
-                "readinessProbe": probe,
-                "livenessProbe": {**probe, "httpGet": {"path": "/healthz", "port": "health"},
-                                  "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
-                "resources": resources,
-                "securityContext": {
-                    "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volumeMounts": [{"name": "state", "mountPath": SPOOL_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
-            }],
-            "volumes": [{"name": "state", "emptyDir": {}}, {"name": "tmp", "emptyDir": {"medium": "Memory",
-                                                                                        "sizeLimit": "64Mi"}}],
+            "containers": [
+                {
+                    "name": "runtime",
+                    "image": inputs["image"],
+                    "imagePullPolicy": inputs["pullPolicy"],
+                    "command": ["bot-runtime", "run"],
+                    "env": build_env(name, spec, settings, inputs["image"]),
+                    "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+                    "readinessProbe": probe,
+                    "livenessProbe": {
+                        **probe,
+                        "httpGet": {"path": "/healthz", "port": "health"},
+                        "initialDelaySeconds": 30,
+                        "periodSeconds": 10,
+                        "failureThreshold": 6,
+                    },
+                    "resources": resources,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "volumeMounts": [{"name": "state", "mountPath": SPOOL_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [
+                {"name": "state", "emptyDir": {}},
+                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+            ],
         },
     }
 
 
 def build_runtime_db_secret(name: str, namespace: str, database_url: str) -> dict[str, Any]:
     """The Secret bot pods read DATABASE_URL from (one per namespace with bots)."""
-    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": namespace,
-                         "labels": {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_NAME: "tradingbot-runtime-db"}},
-            "stringData": {"DATABASE_URL": database_url}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_NAME: "tradingbot-runtime-db"},
+        },
+        "stringData": {"DATABASE_URL": database_url},
+    }

@@ -14,8 +14,14 @@ from bot_runtime.api.models import TradingBot
 
 
 def owner_reference(bot: TradingBot) -> dict[str, Any]:
-    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": bot.name, "uid": bot.metadata.uid,
-            "controller": True, "blockOwnerDeletion": False}
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "name": bot.name,
+        "uid": bot.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
 
 
 def _meta(bot: TradingBot, name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -25,19 +31,28 @@ def _meta(bot: TradingBot, name: str, labels: dict[str, str]) -> dict[str, Any]:
 def build_service_account(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
     name = service_account_name(bot.name)
     # The token reaches the runtime through the pod's projected volume only.
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(bot, name, labels),
-            "automountServiceAccountToken": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(bot, name, labels),
+        "automountServiceAccountToken": False,
+    }
 
 
 def build_role(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
     bot_name = bot.name
     return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
         "metadata": _meta(bot, service_account_name(bot_name), labels),
         "rules": [
             {"apiGroups": [c.GROUP], "resources": [c.PLURAL], "resourceNames": [bot_name], "verbs": ["get"]},
-            {"apiGroups": [c.GROUP], "resources": [f"{c.PLURAL}/status"], "resourceNames": [bot_name],
-             "verbs": ["get", "patch"]},
+            {
+                "apiGroups": [c.GROUP],
+                "resources": [f"{c.PLURAL}/status"],
+                "resourceNames": [bot_name],
+                "verbs": ["get", "patch"],
+            },
             {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
         ],
     }
@@ -46,7 +61,9 @@ def build_role(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
 def build_role_binding(bot: TradingBot, labels: dict[str, str]) -> dict[str, Any]:
     name = service_account_name(bot.name)
     return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(bot, name, labels),
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(bot, name, labels),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": bot.namespace}],
     }

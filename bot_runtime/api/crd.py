@@ -15,17 +15,29 @@ from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBotSpec, TradingBotStatus
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-     "description": "The Ready condition: the bot trades on a live feed with a fresh heartbeat."},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        "description": "The Ready condition: the bot trades on a live feed with a fresh heartbeat.",
+    },
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase."},
     {"name": "Strategy", "type": "string", "jsonPath": ".spec.strategy.type", "description": "Strategy type."},
     {"name": "Symbol", "type": "string", "jsonPath": ".spec.market.symbol", "description": "Market symbol."},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "paper or live."},
     {"name": "PnL", "type": "number", "jsonPath": ".status.runtime.pnl", "description": "Profit and loss."},
-    {"name": "Halted", "type": "boolean", "jsonPath": ".status.runtime.halted",
-     "description": "true while trading is halted (daily loss, fleet halt, onStart halt)."},
-    {"name": "Heartbeat", "type": "date", "jsonPath": ".status.runtime.lastHeartbeat",
-     "description": "Age of the last runtime heartbeat."},
+    {
+        "name": "Halted",
+        "type": "boolean",
+        "jsonPath": ".status.runtime.halted",
+        "description": "true while trading is halted (daily loss, fleet halt, onStart halt).",
+    },
+    {
+        "name": "Heartbeat",
+        "type": "date",
+        "jsonPath": ".status.runtime.lastHeartbeat",
+        "description": "Age of the last runtime heartbeat.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -167,28 +179,36 @@ def build_crd() -> dict[str, Any]:
             "group": c.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": c.KIND, "listKind": f"{c.KIND}List", "plural": c.PLURAL, "singular": c.SINGULAR,
-                "shortNames": [c.SHORT_NAME], "categories": [c.CATEGORY],
+                "kind": c.KIND,
+                "listKind": f"{c.KIND}List",
+                "plural": c.PLURAL,
+                "singular": c.SINGULAR,
+                "shortNames": [c.SHORT_NAME],
+                "categories": [c.CATEGORY],
             },
-            "versions": [{
-                "name": c.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": PRINTER_COLUMNS,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "A trading bot: one Backtrader strategy on one market, run in one pod.",
-                    "required": ["spec"],
-                    "properties": {
-                        "apiVersion": {"type": "string", "description": "API version: botops.io/v1alpha1."},
-                        "kind": {"type": "string", "description": "Kind: TradingBot."},
-                        "metadata": {"type": "object"},
-                        "spec": spec,
-                        "status": status,
+            "versions": [
+                {
+                    "name": c.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A trading bot: one Backtrader strategy on one market, run in one pod.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version: botops.io/v1alpha1."},
+                                "kind": {"type": "string", "description": "Kind: TradingBot."},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }
 

@@ -27,7 +27,10 @@ TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 
 class Model(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
         strict=True,  # like the apiserver: "yes" is not a boolean, "5" is not a number
         validate_default=True,
     )
@@ -61,7 +64,8 @@ class StrategySpec(Model):
 
 class MarketSpec(Model):
     exchange: str = Field(
-        pattern=r"^[a-z][a-z0-9_]{1,31}$", description="ccxt exchange id, e.g. binance, kraken, coinbase.",
+        pattern=r"^[a-z][a-z0-9_]{1,31}$",
+        description="ccxt exchange id, e.g. binance, kraken, coinbase.",
     )
     symbol: str = Field(
         pattern=r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$",
@@ -72,7 +76,9 @@ class MarketSpec(Model):
         description="Candle timeframe the strategy trades on; only closed candles reach the strategy.",
     )
     warmup_bars: int = Field(
-        default=100, ge=0, le=5000,
+        default=100,
+        ge=0,
+        le=5000,
         description="Closed candles loaded before trading starts, so indicators are ready (0 to 5000).",
     )
     feed: FeedType = Field(
@@ -81,39 +87,57 @@ class MarketSpec(Model):
         "walk, for demos) or csv (a replay of csvPath, paper mode only).",
     )
     csv_path: str | None = Field(
-        default=None, min_length=1, max_length=1024,
+        default=None,
+        min_length=1,
+        max_length=1024,
         description="CSV file with timestamp,open,high,low,close,volume rows; required when feed is csv.",
     )
     seed: int | None = Field(
-        default=None, ge=0, le=2**31 - 1, description="Random seed of the synthetic feed (default: the bot id).",
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Random seed of the synthetic feed (default: the bot id).",
     )
     sandbox: bool = Field(
-        default=False, description="Use the exchange's testnet/sandbox endpoints (ccxt set_sandbox_mode).",
+        default=False,
+        description="Use the exchange's testnet/sandbox endpoints (ccxt set_sandbox_mode).",
     )
 
 
 class CredentialsSecretRef(Model):
     name: str = Field(
-        pattern=DNS_LABEL, max_length=253,
+        pattern=DNS_LABEL,
+        max_length=253,
         description="Secret in the bot's namespace holding the exchange API credentials.",
     )
     api_key_key: str = Field(default="apiKey", min_length=1, max_length=253, description="Key of the API key.")
     secret_key: str = Field(default="secret", min_length=1, max_length=253, description="Key of the API secret.")
     password_key: str | None = Field(
-        default=None, min_length=1, max_length=253,
+        default=None,
+        min_length=1,
+        max_length=253,
         description="Key of the API password/passphrase, for exchanges that need one (e.g. kucoin, okx).",
     )
 
 
 class BrokerSpec(Model):
     cash: float = Field(
-        default=10_000.0, gt=0, le=1e12, description="Paper mode: starting cash in the quote currency.",
+        default=10_000.0,
+        gt=0,
+        le=1e12,
+        description="Paper mode: starting cash in the quote currency.",
     )
     commission: float = Field(
-        default=0.001, ge=0, le=0.1, description="Paper mode: commission per trade as a fraction (0.001 = 0.1 %).",
+        default=0.001,
+        ge=0,
+        le=0.1,
+        description="Paper mode: commission per trade as a fraction (0.001 = 0.1 %).",
     )
     slippage: float = Field(
-        default=0.0, ge=0, le=0.1, description="Paper mode: slippage applied to fills as a fraction of price.",
+        default=0.0,
+        ge=0,
+        le=0.1,
+        description="Paper mode: slippage applied to fills as a fraction of price.",
     )
     credentials_secret_ref: CredentialsSecretRef | None = Field(
         default=None,
@@ -124,15 +148,21 @@ class BrokerSpec(Model):
 
 class RiskSpec(Model):
     max_position_size: float | None = Field(
-        default=None, gt=0, description="Largest position, in base currency units; orders beyond it are refused.",
+        default=None,
+        gt=0,
+        description="Largest position, in base currency units; orders beyond it are refused.",
     )
     max_daily_loss: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="Largest loss per UTC day, in quote currency (realised plus unrealised); reaching it "
         "halts trading for the day and says so in status.",
     )
     max_open_orders: int = Field(
-        default=5, ge=1, le=100, description="Most orders open at once; further orders are refused.",
+        default=5,
+        ge=1,
+        le=100,
+        description="Most orders open at once; further orders are refused.",
     )
 
 
@@ -142,16 +172,20 @@ QuantityValue = Annotated[str, Field(pattern=QUANTITY)] | int
 
 class ResourceRequirements(Model):
     requests: dict[str, QuantityValue] | None = Field(
-        default=None, description="Minimum cpu and memory for the bot container, e.g. {cpu: 100m, memory: 256Mi}.",
+        default=None,
+        description="Minimum cpu and memory for the bot container, e.g. {cpu: 100m, memory: 256Mi}.",
     )
     limits: dict[str, QuantityValue] | None = Field(
-        default=None, description="Maximum cpu and memory for the bot container, e.g. {memory: 512Mi}.",
+        default=None,
+        description="Maximum cpu and memory for the bot container, e.g. {memory: 512Mi}.",
     )
 
 
 class RuntimeSpec(Model):
     image: str | None = Field(
-        default=None, min_length=1, max_length=512,
+        default=None,
+        min_length=1,
+        max_length=512,
         description="Bot runtime image; default: the operator's configured runtime image.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
@@ -159,10 +193,13 @@ class RuntimeSpec(Model):
         description="Image pull policy of the bot container.",
     )
     resources: ResourceRequirements | None = Field(
-        default=None, description="Container resources; default: the operator's configured runtime resources.",
+        default=None,
+        description="Container resources; default: the operator's configured runtime resources.",
     )
     heartbeat_interval_seconds: int | None = Field(
-        default=None, ge=1, le=300,
+        default=None,
+        ge=1,
+        le=300,
         description="Seconds between heartbeats to the database (default: the operator's, 10); status.runtime "
         "is patched on change and otherwise at most once a minute.",
     )
@@ -170,7 +207,9 @@ class RuntimeSpec(Model):
 
 class RestartPolicy(Model):
     max_restarts: int = Field(
-        default=5, ge=0, le=1000,
+        default=5,
+        ge=0,
+        le=1000,
         description="Pod restarts allowed before the bot goes to Error; the count resets after "
         "10 minutes of healthy running.",
     )
@@ -185,9 +224,23 @@ class SecretKeyRef(Model):
 
 
 NotificationEvent = Literal[
-    "started", "stopped", "order_filled", "position_opened", "position_closed", "order_rejected",
-    "feed_lost", "feed_recovered", "risk_limit", "daily_loss_halt", "lease_lost", "fatal_error",
-    "daily_summary", "bot_error", "bot_degraded", "bot_recovered", "pod_replaced",
+    "started",
+    "stopped",
+    "order_filled",
+    "position_opened",
+    "position_closed",
+    "order_rejected",
+    "feed_lost",
+    "feed_recovered",
+    "risk_limit",
+    "daily_loss_halt",
+    "lease_lost",
+    "fatal_error",
+    "daily_summary",
+    "bot_error",
+    "bot_degraded",
+    "bot_recovered",
+    "pod_replaced",
 ]
 NOTIFICATION_EVENTS: tuple[str, ...] = get_args(NotificationEvent)
 
@@ -197,7 +250,8 @@ class NotificationsSpec(Model):
         description="Secret key holding one or more apprise URLs (one per line), e.g. tgram://TOKEN/CHAT.",
     )
     events: list[NotificationEvent] | None = Field(
-        default=None, max_length=len(NOTIFICATION_EVENTS),
+        default=None,
+        max_length=len(NOTIFICATION_EVENTS),
         description="Event types to send; default: all but daily_summary (which is sent only when listed).",
     )
     min_severity: Literal["info", "warning", "error"] = Field(
@@ -213,7 +267,10 @@ class RolloutSpec(Model):
         "holds no position and no open order (at most maxWaitSeconds, then as immediate).",
     )
     max_wait_seconds: int = Field(
-        default=3600, ge=0, le=7 * 86400, description="Longest a whenFlat rollout waits for the bot to be flat.",
+        default=3600,
+        ge=0,
+        le=7 * 86400,
+        description="Longest a whenFlat rollout waits for the bot to be flat.",
     )
 
 
@@ -226,11 +283,13 @@ class TradingBotSpec(Model):
     risk: RiskSpec = Field(default_factory=RiskSpec, description="Limits checked before every order.")
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="Bot pod image, resources, heartbeat.")
     restart_policy: RestartPolicy = Field(
-        default_factory=RestartPolicy, description="Exponential back-off for replacing a failed bot pod.",
+        default_factory=RestartPolicy,
+        description="Exponential back-off for replacing a failed bot pod.",
     )
     suspended: bool = Field(default=False, description="true removes the bot pod and keeps everything else.")
     notifications: NotificationsSpec | None = Field(
-        default=None, description="Where and what to notify (Telegram, Discord, webhooks... through apprise).",
+        default=None,
+        description="Where and what to notify (Telegram, Discord, webhooks... through apprise).",
     )
     on_start: Literal["adopt", "flatten", "halt"] = Field(
         default="adopt",
@@ -251,6 +310,7 @@ class TradingBotSpec(Model):
 
 
 Phase = Literal["Pending", "Starting", "Running", "Degraded", "Suspended", "Error", "Stopping"]
+ConditionStatus = Literal["True", "False", "Unknown"]
 FeedState = Literal["DELAYED", "LIVE", "CONNBROKEN", "DISCONNECTED", "UNKNOWN"]
 
 
@@ -259,16 +319,21 @@ class Condition(Model):
         pattern=r"^[A-Z][A-Za-z]{0,63}$",
         description="Valid, PodReady, Healthy, Ready, Synced, Suspended, Reconciling or Stalled.",
     )
-    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
-        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024, description="CamelCase reason.",
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        max_length=1024,
+        description="CamelCase reason.",
     )
     message: str = Field(default="", max_length=32768, description="Human readable details.")
     last_transition_time: str = Field(
-        json_schema_extra={"format": "date-time"}, description="When the status last changed.",
+        json_schema_extra={"format": "date-time"},
+        description="When the status last changed.",
     )
     observed_generation: int | None = Field(
-        default=None, ge=0, description="The spec generation this condition was computed for.",
+        default=None,
+        ge=0,
+        description="The spec generation this condition was computed for.",
     )
 
     def to_resource(self) -> dict[str, Any]:
@@ -280,7 +345,9 @@ class Condition(Model):
 
 class RuntimeStatus(Model):
     last_heartbeat: str | None = Field(
-        default=None, json_schema_extra={"format": "date-time"}, description="Last heartbeat the runtime reported.",
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Last heartbeat the runtime reported.",
     )
     feed_state: FeedState | None = Field(default=None, description="Market data feed state.")
     equity: float | None = Field(default=None, description="Cash plus position value, in quote currency.")
@@ -307,14 +374,16 @@ class TradingBotStatus(Model):
     message: str | None = Field(default=None, description="What the operator last had to say.")
     restarts: int | None = Field(default=None, ge=0, description="Pod replacements counted against restartPolicy.")
     rollout_held_since: str | None = Field(
-        default=None, json_schema_extra={"format": "date-time"},
+        default=None,
+        json_schema_extra={"format": "date-time"},
         description="Since when a whenFlat rollout waits for the bot to be flat.",
     )
     next_restart_at: str | None = Field(
-        default=None, json_schema_extra={"format": "date-time"}, description="When the next restart may happen.",
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When the next restart may happen.",
     )
     runtime: RuntimeStatus | None = Field(default=None, description="Written by the bot runtime only.")
-
 
     def to_resource(self) -> dict[str, Any]:
         data = super().to_resource()
@@ -389,8 +458,11 @@ class TradingBot(BaseModel):
     @classmethod
     def from_resource(cls, body: Mapping[str, Any]) -> TradingBot:
         metadata = {k: v for k, v in (body.get("metadata") or {}).items() if v is not None}
-        return cls(metadata=ObjectMeta.model_validate(metadata), spec=dict(body.get("spec") or {}),
-                   status=TradingBotStatus.from_resource(body.get("status")))
+        return cls(
+            metadata=ObjectMeta.model_validate(metadata),
+            spec=dict(body.get("spec") or {}),
+            status=TradingBotStatus.from_resource(body.get("status")),
+        )
 
     @classmethod
     def named(cls, namespace: str, name: str) -> TradingBot:

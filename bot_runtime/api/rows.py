@@ -89,12 +89,17 @@ def row_to_raw_spec(row: RowLike) -> dict[str, Any]:
     """The spec a row describes, unvalidated (Python field names; pydantic accepts them)."""
     runtime = dict(row.runtime_config or {})
     restart_policy = runtime.pop("restart_policy", {})
-    continuity: dict[str, Any] = {key: runtime.pop(key) for key in ("rollout", "on_start", "allow_shared_account")
-                                  if key in runtime}
+    continuity: dict[str, Any] = {
+        key: runtime.pop(key) for key in ("rollout", "on_start", "allow_shared_account") if key in runtime
+    }
     raw: dict[str, Any] = {
         "strategy": {"type": row.strategy_type, "params": row.strategy_params or {}},
-        "market": {**(row.market_config or {}), "exchange": row.exchange, "symbol": row.symbol,
-                   "timeframe": row.timeframe},
+        "market": {
+            **(row.market_config or {}),
+            "exchange": row.exchange,
+            "symbol": row.symbol,
+            "timeframe": row.timeframe,
+        },
         "mode": row.mode,
         "broker": row.broker_config or {},
         "risk": row.risk_config or {},
@@ -118,7 +123,7 @@ def row_message(message: str) -> str:
     path = _CAMEL.sub(r"_\1", path).lower()
     for prefix, column in _SPEC_TO_COLUMN:
         if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
-            return f"{column}{path[len(prefix):]}: {rest}"
+            return f"{column}{path[len(prefix) :]}: {rest}"
     return message
 
 
@@ -126,7 +131,8 @@ def row_to_spec(row: RowLike) -> tuple[TradingBotSpec | None, ValidationResult]:
     """Validate a row as a spec; messages name the row's columns."""
     spec, result = validate_spec(row_to_raw_spec(row))
     return spec, ValidationResult(
-        errors=[row_message(m) for m in result.errors], warnings=[row_message(m) for m in result.warnings],
+        errors=[row_message(m) for m in result.errors],
+        warnings=[row_message(m) for m in result.warnings],
     )
 
 
@@ -143,4 +149,3 @@ def validate_row(row: Any) -> tuple[TradingBotSpec | None, ValidationResult]:
     spec, spec_result = row_to_spec(row)
     result.extend(spec_result)
     return (spec if result.ok else None), result
-

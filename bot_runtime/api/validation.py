@@ -60,7 +60,8 @@ def parse_spec(raw: dict[str, Any]) -> tuple[TradingBotSpec | None, list[str]]:
 
 
 def validate_spec(
-    raw: dict[str, Any] | TradingBotSpec, catalog: StrategyCatalog = strategy_catalog,
+    raw: dict[str, Any] | TradingBotSpec,
+    catalog: StrategyCatalog = strategy_catalog,
 ) -> tuple[TradingBotSpec | None, ValidationResult]:
     """Parse and check a spec; the spec is returned only when it has no errors."""
     if isinstance(raw, TradingBotSpec):
@@ -88,36 +89,47 @@ def _market_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
     if market.exchange not in EXCHANGES:
         close = difflib.get_close_matches(market.exchange, sorted(EXCHANGES), n=3)
         suggestion = f"; did you mean {', '.join(close)}?" if close else ""
-        err(f"spec.market.exchange: {market.exchange!r} is not a ccxt exchange id{suggestion} "
-            f"(ccxt knows {len(EXCHANGES)} exchanges, e.g. binance, kraken, coinbase)")
+        err(
+            f"spec.market.exchange: {market.exchange!r} is not a ccxt exchange id{suggestion} "
+            f"(ccxt knows {len(EXCHANGES)} exchanges, e.g. binance, kraken, coinbase)"
+        )
     if market.feed == "csv" and not market.csv_path:
-        err("spec.market.csvPath: required when spec.market.feed is csv (a CSV file with "
-            "timestamp,open,high,low,close,volume rows)")
+        err(
+            "spec.market.csvPath: required when spec.market.feed is csv (a CSV file with "
+            "timestamp,open,high,low,close,volume rows)"
+        )
     if market.feed != "csv" and market.csv_path:
         warn(f"spec.market.csvPath: ignored because spec.market.feed is {market.feed}")
     if spec.mode == "live" and market.feed != "ccxt":
-        err(f"spec.market.feed: live mode trades real money and needs the exchange's data (ccxt); "
-            f"{market.feed} is allowed in paper mode only")
+        err(
+            f"spec.market.feed: live mode trades real money and needs the exchange's data (ccxt); "
+            f"{market.feed} is allowed in paper mode only"
+        )
 
 
 def _broker_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
     live = spec.mode == "live"
     if live and spec.broker.credentials_secret_ref is None:
-        result.errors.append("spec.broker.credentialsSecretRef: required in live mode (a Secret with the exchange "
-                             "API key and secret; credentials are never written into the resource)")
+        result.errors.append(
+            "spec.broker.credentialsSecretRef: required in live mode (a Secret with the exchange "
+            "API key and secret; credentials are never written into the resource)"
+        )
     if not live and spec.broker.credentials_secret_ref is not None:
         result.warnings.append("spec.broker.credentialsSecretRef: ignored in paper mode (no orders reach the exchange)")
     if live and spec.risk.max_daily_loss is None:
-        result.warnings.append("spec.risk.maxDailyLoss: not set; a live bot without a daily loss limit can lose "
-                               "without bound")
+        result.warnings.append(
+            "spec.risk.maxDailyLoss: not set; a live bot without a daily loss limit can lose without bound"
+        )
 
 
 def _restart_policy_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
     policy = spec.restart_policy
     if policy.max_delay_seconds < policy.initial_delay_seconds:
-        result.errors.append(f"spec.restartPolicy.maxDelaySeconds: {policy.max_delay_seconds:g} is below "
-                             f"initialDelaySeconds {policy.initial_delay_seconds:g}; the cap must be at least the "
-                             "first delay")
+        result.errors.append(
+            f"spec.restartPolicy.maxDelaySeconds: {policy.max_delay_seconds:g} is below "
+            f"initialDelaySeconds {policy.initial_delay_seconds:g}; the cap must be at least the "
+            "first delay"
+        )
 
 
 def _strategy_checks(spec: TradingBotSpec, catalog: StrategyCatalog, result: ValidationResult) -> None:
@@ -129,5 +141,7 @@ def _strategy_checks(spec: TradingBotSpec, catalog: StrategyCatalog, result: Val
     lookback = int(schema.max_lookback(params))
     warmup = spec.market.warmup_bars
     if warmup < lookback:
-        result.warnings.append(f"spec.market.warmupBars: {warmup} is below the strategy's lookback of {lookback} "
-                               f"bars; it will not trade until {lookback - warmup} more bars have closed")
+        result.warnings.append(
+            f"spec.market.warmupBars: {warmup} is below the strategy's lookback of {lookback} "
+            f"bars; it will not trade until {lookback - warmup} more bars have closed"
+        )

@@ -52,8 +52,15 @@ class Tracked:
 class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
     params = (("poll_interval", 2.0), ("balance_interval", 30.0))
 
-    def __init__(self, *, exchange: Any, symbol: str, journal: OrderJournal, client_id: Callable[[int], str],
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        exchange: Any,
+        symbol: str,
+        journal: OrderJournal,
+        client_id: Callable[[int], str],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         super().__init__()
         self.exchange, self.symbol, self.journal, self.client_id = exchange, symbol, journal, client_id
         market = exchange.market(symbol)
@@ -119,20 +126,68 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
     def notify(self, order: Any) -> None:
         self.notifs.append(order.clone())
 
-    def buy(self, owner: Any, data: Any, size: float, price: float | None = None, plimit: float | None = None,
-            exectype: Any = None, valid: Any = None, tradeid: int = 0, oco: Any = None, trailamount: Any = None,
-            trailpercent: Any = None, parent: Any = None, transmit: bool = True, histnotify: bool = False,
-            _checksubmit: bool = True, **kwargs: Any) -> Any:
-        order = bt.BuyOrder(owner=owner, data=data, size=size, price=price, pricelimit=plimit, exectype=exectype,
-                            valid=valid, tradeid=tradeid, histnotify=histnotify)
+    def buy(
+        self,
+        owner: Any,
+        data: Any,
+        size: float,
+        price: float | None = None,
+        plimit: float | None = None,
+        exectype: Any = None,
+        valid: Any = None,
+        tradeid: int = 0,
+        oco: Any = None,
+        trailamount: Any = None,
+        trailpercent: Any = None,
+        parent: Any = None,
+        transmit: bool = True,
+        histnotify: bool = False,
+        _checksubmit: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        order = bt.BuyOrder(
+            owner=owner,
+            data=data,
+            size=size,
+            price=price,
+            pricelimit=plimit,
+            exectype=exectype,
+            valid=valid,
+            tradeid=tradeid,
+            histnotify=histnotify,
+        )
         return self._submit(order)
 
-    def sell(self, owner: Any, data: Any, size: float, price: float | None = None, plimit: float | None = None,
-             exectype: Any = None, valid: Any = None, tradeid: int = 0, oco: Any = None, trailamount: Any = None,
-             trailpercent: Any = None, parent: Any = None, transmit: bool = True, histnotify: bool = False,
-             _checksubmit: bool = True, **kwargs: Any) -> Any:
-        order = bt.SellOrder(owner=owner, data=data, size=size, price=price, pricelimit=plimit, exectype=exectype,
-                             valid=valid, tradeid=tradeid, histnotify=histnotify)
+    def sell(
+        self,
+        owner: Any,
+        data: Any,
+        size: float,
+        price: float | None = None,
+        plimit: float | None = None,
+        exectype: Any = None,
+        valid: Any = None,
+        tradeid: int = 0,
+        oco: Any = None,
+        trailamount: Any = None,
+        trailpercent: Any = None,
+        parent: Any = None,
+        transmit: bool = True,
+        histnotify: bool = False,
+        _checksubmit: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        order = bt.SellOrder(
+            owner=owner,
+            data=data,
+            size=size,
+            price=price,
+            pricelimit=plimit,
+            exectype=exectype,
+            valid=valid,
+            tradeid=tradeid,
+            histnotify=histnotify,
+        )
         return self._submit(order)
 
     def cancel(self, order: Any) -> bool:
@@ -229,8 +284,9 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         status = result.get("status")
         amount = float(result.get("amount") or abs(order.size))
         done = status in ("closed", "canceled", "expired", "rejected") or filled >= amount - 1e-12
-        db_status = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled",
-                     "rejected": "rejected"}.get(status or "", "open")
+        db_status = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected"}.get(
+            status or "", "open"
+        )
         if done and filled >= amount - 1e-12:
             db_status = "filled"
             order.completed()
@@ -240,8 +296,13 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             order.reject(self)
         elif delta > 0:
             order.partial()
-        self.journal.update(tracked.client_order_id, exchange_order_id=tracked.exchange_id, status=db_status,
-                            filled=filled, average=result.get("average"))
+        self.journal.update(
+            tracked.client_order_id,
+            exchange_order_id=tracked.exchange_id,
+            status=db_status,
+            filled=filled,
+            average=result.get("average"),
+        )
         if done or delta > 0:
             self.notify(order)
         if done:
@@ -259,8 +320,21 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         openedvalue = comminfo.getoperationcost(opened, price) if opened else 0.0
         with self._balance_lock:  # keep the snapshot plausible until the next balance refresh
             self.cash -= size * price + fee_total
-        order.execute(order.data.datetime[0], size, price, closed, closedvalue, fee_total * share,
-                      opened, openedvalue, fee_total * (1 - share), comminfo.margin, pnl, psize, pprice)
+        order.execute(
+            order.data.datetime[0],
+            size,
+            price,
+            closed,
+            closedvalue,
+            fee_total * share,
+            opened,
+            openedvalue,
+            fee_total * (1 - share),
+            comminfo.margin,
+            pnl,
+            psize,
+            pprice,
+        )
 
     def _reject(self, tracked: Tracked, reason: str, status: str = "rejected") -> None:
         order = tracked.order

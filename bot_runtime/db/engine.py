@@ -11,7 +11,7 @@ def sqlalchemy_url(url: str) -> str:
     """Accept the URLs users have (postgres://, postgresql://) and use the psycopg 3 driver."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(
         "database URL must start with postgresql:// (or postgres://, postgresql+psycopg://); "
         f"got a URL with scheme {url.split(':', 1)[0]!r}"
@@ -22,7 +22,7 @@ def libpq_url(url: str) -> str:
     """The URL as libpq/psycopg reads it (no SQLAlchemy driver suffix)."""
     for prefix in ("postgresql+psycopg://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix):]
+            return "postgresql://" + url[len(prefix) :]
     return url
 
 

@@ -97,10 +97,11 @@ class FleetControls:
 
     def resume(self, scope: str, value: str, by: str) -> int:
         with self.repo.session() as s:
-            result = s.execute(sa.update(FleetHalt)
-                               .where(FleetHalt.scope == scope, FleetHalt.value == value,
-                                      FleetHalt.resumed_at.is_(None))
-                               .values(resumed_at=sa.func.now(), resumed_by=by))
+            result = s.execute(
+                sa.update(FleetHalt)
+                .where(FleetHalt.scope == scope, FleetHalt.value == value, FleetHalt.resumed_at.is_(None))
+                .values(resumed_at=sa.func.now(), resumed_by=by)
+            )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def active_halts(self, bot: BotRef | None = None) -> list[Halt]:
@@ -114,8 +115,9 @@ class FleetControls:
 
     def set_cap(self, scope: str, value: str, max_notional: float, by: str) -> None:
         stmt = pg_insert(ExposureCap).values(scope=scope, value=value, max_notional=max_notional, created_by=by)
-        stmt = stmt.on_conflict_do_update(constraint="uq_exposure_caps_scope_value",
-                                          set_={"max_notional": max_notional, "created_by": by})
+        stmt = stmt.on_conflict_do_update(
+            constraint="uq_exposure_caps_scope_value", set_={"max_notional": max_notional, "created_by": by}
+        )
         with self.repo.session() as s:
             s.execute(stmt)
 
@@ -143,21 +145,29 @@ class FleetControls:
         with self.repo.session() as s:
             s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"account:{account}"})
             others = s.execute(
-                sa.select(TradingBot.id, TradingBot.name, TradingBot.external_ref, TradingBot.runtime_config)
-                .where(TradingBot.account_fingerprint == account, TradingBot.symbol == symbol,
-                       TradingBot.mode == "live", TradingBot.enabled.is_(True), TradingBot.status != "stopped",
-                       TradingBot.id != bot_id)
+                sa.select(TradingBot.id, TradingBot.name, TradingBot.external_ref, TradingBot.runtime_config).where(
+                    TradingBot.account_fingerprint == account,
+                    TradingBot.symbol == symbol,
+                    TradingBot.mode == "live",
+                    TradingBot.enabled.is_(True),
+                    TradingBot.status != "stopped",
+                    TradingBot.id != bot_id,
+                )
             ).all()
             for other_id, name, ref, runtime_config in others:
                 if allow_shared and (runtime_config or {}).get("allow_shared_account"):
                     continue
                 who = ref or f"trading_bots row {other_id} ({name})"
-                return (f"spec.broker.credentialsSecretRef: this exchange account already trades {symbol} through "
-                        f"bot {who}; one account trades one symbol through one bot unless both set "
-                        "spec.allowSharedAccount: true")
-            s.execute(sa.update(TradingBot)  # written once, not at every periodic reconcile
-                      .where(TradingBot.id == bot_id, TradingBot.account_fingerprint.is_distinct_from(account))
-                      .values(account_fingerprint=account))
+                return (
+                    f"spec.broker.credentialsSecretRef: this exchange account already trades {symbol} through "
+                    f"bot {who}; one account trades one symbol through one bot unless both set "
+                    "spec.allowSharedAccount: true"
+                )
+            s.execute(
+                sa.update(TradingBot)  # written once, not at every periodic reconcile
+                .where(TradingBot.id == bot_id, TradingBot.account_fingerprint.is_distinct_from(account))
+                .values(account_fingerprint=account)
+            )
         return None
 
     def release_account(self, bot_id: int) -> None:
@@ -166,13 +176,16 @@ class FleetControls:
 
     # ------------------------------------------------------------------------------ order check
 
-    def check_order(self, lease: Lease, bot: BotRef, account: str | None, notional_after: float,
-                    increases_exposure: bool) -> tuple[bool, list[Halt], str | None]:
+    def check_order(
+        self, lease: Lease, bot: BotRef, account: str | None, notional_after: float, increases_exposure: bool
+    ) -> tuple[bool, list[Halt], str | None]:
         """One round trip before an order: (lease held, active halts, cap refusal or None)."""
         with self.repo.session() as s:
             held = s.execute(sa.select(TradingBot.id).where(*held_by(lease, unexpired=True))).first()
-            halts = [_halt(r) for r in s.scalars(
-                sa.select(FleetHalt).where(FleetHalt.resumed_at.is_(None), _applies_to(bot)))]
+            halts = [
+                _halt(r)
+                for r in s.scalars(sa.select(FleetHalt).where(FleetHalt.resumed_at.is_(None), _applies_to(bot)))
+            ]
             refusal = None
             if increases_exposure:
                 refusal = self._cap_refusal(s, bot, account, notional_after)
@@ -183,17 +196,32 @@ class FleetControls:
         if account:
             scopes.append(("account", account, TradingBot.account_fingerprint == account))
         for scope, value, members in scopes:
-            cap = s.scalar(sa.select(ExposureCap.max_notional).where(ExposureCap.scope == scope,
-                                                                     ExposureCap.value == value))
+            cap = s.scalar(
+                sa.select(ExposureCap.max_notional).where(ExposureCap.scope == scope, ExposureCap.value == value)
+            )
             if cap is None:
                 continue
-            others = float(s.scalar(sa.select(sa.func.coalesce(sa.func.sum(
-                sa.func.greatest(sa.func.coalesce(TradingBot.equity, 0) - sa.func.coalesce(TradingBot.cash, 0), 0)),
-                0)).where(members, TradingBot.id != bot.bot_id)) or 0.0)
+            others = float(
+                s.scalar(
+                    sa.select(
+                        sa.func.coalesce(
+                            sa.func.sum(
+                                sa.func.greatest(
+                                    sa.func.coalesce(TradingBot.equity, 0) - sa.func.coalesce(TradingBot.cash, 0), 0
+                                )
+                            ),
+                            0,
+                        )
+                    ).where(members, TradingBot.id != bot.bot_id)
+                )
+                or 0.0
+            )
             if others + notional_after > cap:
                 label = f"user {value}" if scope == "user" else "this exchange account"
-                return (f"exposure cap of {label}: {others:.2f} held by its other bots + {notional_after:.2f} "
-                        f"after this order > {cap:.2f}")
+                return (
+                    f"exposure cap of {label}: {others:.2f} held by its other bots + {notional_after:.2f} "
+                    f"after this order > {cap:.2f}"
+                )
         return None
 
     # ---------------------------------------------------------------------------- trading state
@@ -201,9 +229,11 @@ class FleetControls:
     def save_state(self, bot_id: int, lease_token: int, state: SavedState) -> None:
         values = {**state.__dict__, "lease_token": lease_token}
         stmt = pg_insert(BotState).values(bot_id=bot_id, **values)
-        stmt = stmt.on_conflict_do_update(index_elements=[BotState.bot_id],
-                                          set_={**values, "updated_at": sa.func.now()},
-                                          where=BotState.lease_token <= lease_token)  # fenced: never older
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[BotState.bot_id],
+            set_={**values, "updated_at": sa.func.now()},
+            where=BotState.lease_token <= lease_token,
+        )  # fenced: never older
         with self.repo.session() as s:
             s.execute(stmt)
 
@@ -212,5 +242,14 @@ class FleetControls:
             row = s.get(BotState, bot_id)
         if row is None:
             return None
-        return SavedState(row.cash, row.position, row.entry_price, row.entry_time, row.high_since_entry,
-                          row.realized_pnl, row.day, row.day_start_equity, row.baseline_equity)
+        return SavedState(
+            row.cash,
+            row.position,
+            row.entry_price,
+            row.entry_time,
+            row.high_since_entry,
+            row.realized_pnl,
+            row.day,
+            row.day_start_equity,
+            row.baseline_equity,
+        )

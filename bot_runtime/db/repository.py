@@ -46,8 +46,11 @@ class Lease:
 
 def held_by(lease: Lease, unexpired: bool = False) -> tuple[Any, ...]:
     """The row condition: this bot, this holder, this fencing token (and, if asked, not yet expired)."""
-    clause = (TradingBot.id == lease.bot_id, TradingBot.lease_holder == lease.holder,
-              TradingBot.lease_token == lease.token)
+    clause = (
+        TradingBot.id == lease.bot_id,
+        TradingBot.lease_holder == lease.holder,
+        TradingBot.lease_token == lease.token,
+    )
     return (*clause, TradingBot.lease_expires_at > sa.func.now()) if unexpired else clause
 
 
@@ -104,12 +107,22 @@ class BotRepository:
             return s.scalar(sa.select(TradingBot).where(TradingBot.external_ref == f"{namespace}/{name}"))
 
     def create_bot(
-        self, spec: TradingBotSpec, *, name: str, user_id: int | None = None, source: str = "database",
-        external_ref: str | None = None, enabled: bool = True,
+        self,
+        spec: TradingBotSpec,
+        *,
+        name: str,
+        user_id: int | None = None,
+        source: str = "database",
+        external_ref: str | None = None,
+        enabled: bool = True,
     ) -> int:
         with self.session() as s:
             bot = TradingBot(
-                name=name, user_id=user_id, source=source, external_ref=external_ref, enabled=enabled,
+                name=name,
+                user_id=user_id,
+                source=source,
+                external_ref=external_ref,
+                enabled=enabled,
                 **spec_to_row(spec),
             )
             s.add(bot)
@@ -119,8 +132,14 @@ class BotRepository:
     def upsert_kubernetes_bot(self, namespace: str, name: str, spec: TradingBotSpec, user_id: int | None) -> int:
         """Register a resource applied by a person or GitOps, so status, heartbeats and trades have a home."""
         ref = f"{namespace}/{name}"
-        values = {**spec_to_row(spec), "name": name, "user_id": user_id, "source": "kubernetes",
-                  "external_ref": ref, "enabled": True}
+        values = {
+            **spec_to_row(spec),
+            "name": name,
+            "user_id": user_id,
+            "source": "kubernetes",
+            "external_ref": ref,
+            "enabled": True,
+        }
         insert = pg_insert(TradingBot).values(**values)
         upsert = insert.on_conflict_do_update(
             index_elements=[TradingBot.external_ref],
@@ -184,11 +203,16 @@ class BotRepository:
                 sa.update(TradingBot)
                 .where(
                     TradingBot.id == bot_id,
-                    sa.or_(TradingBot.lease_holder.is_(None), TradingBot.lease_expires_at.is_(None),
-                           TradingBot.lease_expires_at < sa.func.now(), TradingBot.lease_holder == holder),
+                    sa.or_(
+                        TradingBot.lease_holder.is_(None),
+                        TradingBot.lease_expires_at.is_(None),
+                        TradingBot.lease_expires_at < sa.func.now(),
+                        TradingBot.lease_holder == holder,
+                    ),
                 )
-                .values(lease_holder=holder, lease_token=TradingBot.lease_token + 1,
-                        lease_expires_at=sa.func.now() + ttl)
+                .values(
+                    lease_holder=holder, lease_token=TradingBot.lease_token + 1, lease_expires_at=sa.func.now() + ttl
+                )
                 .returning(TradingBot.lease_token)
             ).scalar_one_or_none()
         return None if token is None else Lease(bot_id, holder, int(token))
@@ -206,11 +230,7 @@ class BotRepository:
 
     def release_lease(self, lease: Lease) -> None:
         with self.session() as s:
-            s.execute(
-                sa.update(TradingBot)
-                .where(*held_by(lease))
-                .values(lease_holder=None, lease_expires_at=None)
-            )
+            s.execute(sa.update(TradingBot).where(*held_by(lease)).values(lease_holder=None, lease_expires_at=None))
 
     def release_lease_of_pod(self, bot_id: int, pod: str) -> bool:
         """Free a lease whose runtime is known dead: its pod's container reported a terminated state.
@@ -227,9 +247,7 @@ class BotRepository:
     def lease_is_held(self, lease: Lease) -> bool:
         """The fencing check made before every order."""
         with self.session() as s:
-            return s.execute(
-                sa.select(TradingBot.id).where(*held_by(lease, unexpired=True))
-            ).first() is not None
+            return s.execute(sa.select(TradingBot.id).where(*held_by(lease, unexpired=True))).first() is not None
 
     def lease_holder(self, bot_id: int) -> tuple[str | None, datetime | None]:
         with self.session() as s:
@@ -242,16 +260,25 @@ class BotRepository:
 
     def start_run(self, lease: Lease, *, pod: str | None, image: str | None, generation: int | None) -> int:
         with self.session() as s:
-            run = BotRun(bot_id=lease.bot_id, holder=lease.holder, pod=pod, image=image, generation=generation,
-                         lease_token=lease.token)
+            run = BotRun(
+                bot_id=lease.bot_id,
+                holder=lease.holder,
+                pod=pod,
+                image=image,
+                generation=generation,
+                lease_token=lease.token,
+            )
             s.add(run)
             s.flush()
             return int(run.id)
 
     def finish_run(self, run_id: int, reason: str) -> None:
         with self.session() as s:
-            s.execute(sa.update(BotRun).where(BotRun.id == run_id, BotRun.stopped_at.is_(None))
-                      .values(stopped_at=sa.func.now(), exit_reason=reason))
+            s.execute(
+                sa.update(BotRun)
+                .where(BotRun.id == run_id, BotRun.stopped_at.is_(None))
+                .values(stopped_at=sa.func.now(), exit_reason=reason)
+            )
 
     def runs(self, bot_id: int) -> list[BotRun]:
         with self.session() as s:
@@ -259,20 +286,43 @@ class BotRepository:
 
     # ---------------------------------------------------------------------- orders and trades
 
-    def record_order_intent(self, bot_id: int, run_id: int | None, *, client_order_id: str, symbol: str,
-                            side: str, order_type: str, amount: float, price: float | None) -> None:
-        stmt = pg_insert(BotOrder).values(
-            bot_id=bot_id, run_id=run_id, client_order_id=client_order_id, symbol=symbol, side=side,
-            order_type=order_type, amount=amount, price=price, status="intent",
-        ).on_conflict_do_nothing(constraint="uq_bot_orders_client_order_id")
+    def record_order_intent(
+        self,
+        bot_id: int,
+        run_id: int | None,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        order_type: str,
+        amount: float,
+        price: float | None,
+    ) -> None:
+        stmt = (
+            pg_insert(BotOrder)
+            .values(
+                bot_id=bot_id,
+                run_id=run_id,
+                client_order_id=client_order_id,
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                amount=amount,
+                price=price,
+                status="intent",
+            )
+            .on_conflict_do_nothing(constraint="uq_bot_orders_client_order_id")
+        )
         with self.session() as s:
             s.execute(stmt)
 
     def update_order(self, bot_id: int, client_order_id: str, **values: Any) -> None:
         with self.session() as s:
-            s.execute(sa.update(BotOrder)
-                      .where(BotOrder.bot_id == bot_id, BotOrder.client_order_id == client_order_id)
-                      .values(**values, updated_at=sa.func.now()))
+            s.execute(
+                sa.update(BotOrder)
+                .where(BotOrder.bot_id == bot_id, BotOrder.client_order_id == client_order_id)
+                .values(**values, updated_at=sa.func.now())
+            )
 
     def orders(self, bot_id: int, statuses: Sequence[str] | None = None) -> list[BotOrder]:
         query = sa.select(BotOrder).where(BotOrder.bot_id == bot_id).order_by(BotOrder.id)
@@ -289,25 +339,55 @@ class BotRepository:
         with self.session() as s:
             inserted = s.execute(stmt).first() is not None
             if inserted:
-                s.execute(sa.update(TradingBot).where(TradingBot.id == bot_id)
-                          .values(trade_count=TradingBot.trade_count + 1))
+                s.execute(
+                    sa.update(TradingBot).where(TradingBot.id == bot_id).values(trade_count=TradingBot.trade_count + 1)
+                )
         return inserted
 
     def trades(self, bot_id: int) -> list[BotTrade]:
         with self.session() as s:
             return list(s.scalars(sa.select(BotTrade).where(BotTrade.bot_id == bot_id).order_by(BotTrade.id)))
 
-    def record_performance(self, bot_id: int, run_id: int | None, *, ts: datetime, equity: float, cash: float,
-                           pnl: float, drawdown: float, position: float) -> None:
+    def record_performance(
+        self,
+        bot_id: int,
+        run_id: int | None,
+        *,
+        ts: datetime,
+        equity: float,
+        cash: float,
+        pnl: float,
+        drawdown: float,
+        position: float,
+    ) -> None:
         with self.session() as s:
-            s.add(BotPerformance(bot_id=bot_id, run_id=run_id, ts=ts, equity=equity, cash=cash, pnl=pnl,
-                                 drawdown=drawdown, position=position))
+            s.add(
+                BotPerformance(
+                    bot_id=bot_id,
+                    run_id=run_id,
+                    ts=ts,
+                    equity=equity,
+                    cash=cash,
+                    pnl=pnl,
+                    drawdown=drawdown,
+                    position=position,
+                )
+            )
 
-    def record_event(self, bot_id: int | None, source: str, type: str, message: str, *,
-                     severity: str = "info", details: dict[str, Any] | None = None) -> None:
+    def record_event(
+        self,
+        bot_id: int | None,
+        source: str,
+        type: str,
+        message: str,
+        *,
+        severity: str = "info",
+        details: dict[str, Any] | None = None,
+    ) -> None:
         with self.session() as s:
-            s.add(BotEvent(bot_id=bot_id, source=source, type=type, message=message, severity=severity,
-                           details=details))
+            s.add(
+                BotEvent(bot_id=bot_id, source=source, type=type, message=message, severity=severity, details=details)
+            )
 
     def events(self, bot_id: int, type: str | None = None) -> list[BotEvent]:
         query = sa.select(BotEvent).where(BotEvent.bot_id == bot_id).order_by(BotEvent.id)

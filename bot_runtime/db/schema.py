@@ -28,7 +28,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSONB, datetime: sa.DateTime(timezone=True), Decimal: MONEY,
+        dict[str, Any]: JSONB,
+        datetime: sa.DateTime(timezone=True),
+        Decimal: MONEY,
     }
 
 
@@ -40,7 +42,10 @@ class TradingBot(Base):
         sa.CheckConstraint(_in("mode", MODES), name="ck_trading_bots_mode"),
         sa.Index("ix_trading_bots_enabled_user", "enabled", "user_id"),
         sa.Index(
-            "uq_trading_bots_user_name", "user_id", "name", unique=True,
+            "uq_trading_bots_user_name",
+            "user_id",
+            "name",
+            unique=True,
             postgresql_where=sa.text("source = 'database'"),
         ),
     )
@@ -184,9 +189,24 @@ class BotEvent(Base):
 # Columns whose change is a change of the bot's configuration: only these wake the syncer
 # (heartbeats update trading_bots every few seconds and must not flood LISTEN/NOTIFY).
 CONFIG_COLUMNS = (
-    "user_id", "name", "description", "strategy_type", "strategy_params", "exchange", "symbol", "timeframe",
-    "mode", "market_config", "broker_config", "risk_config", "runtime_config", "notifications_config",
-    "suspended", "enabled", "source", "external_ref",
+    "user_id",
+    "name",
+    "description",
+    "strategy_type",
+    "strategy_params",
+    "exchange",
+    "symbol",
+    "timeframe",
+    "mode",
+    "market_config",
+    "broker_config",
+    "risk_config",
+    "runtime_config",
+    "notifications_config",
+    "suspended",
+    "enabled",
+    "source",
+    "external_ref",
 )
 
 

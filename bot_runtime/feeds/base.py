@@ -52,8 +52,13 @@ class FeedState:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"status": self.status, "reason": self.reason, "last_bar_ms": self.last_bar_ms,
-                    "bars": self.bars, "errors": self.errors}
+            return {
+                "status": self.status,
+                "reason": self.reason,
+                "last_bar_ms": self.last_bar_ms,
+                "bars": self.bars,
+                "errors": self.errors,
+            }
 
 
 class FeedProducer(threading.Thread):

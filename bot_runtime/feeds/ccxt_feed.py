@@ -27,9 +27,20 @@ def valid_candle(c: Any) -> bool:
 
 class CcxtPoller(FeedProducer):
     def __init__(
-        self, out: queue.Queue[tuple[Any, ...]], state: FeedState, *, exchange: Any, symbol: str, timeframe: str,
-        warmup_bars: int, resume_after_ms: int | None = None, settle: float | None = None, page_limit: int = 1000,
-        backoff_initial: float = 1.0, backoff_max: float = 60.0, clock: Callable[[], float] = time.time,
+        self,
+        out: queue.Queue[tuple[Any, ...]],
+        state: FeedState,
+        *,
+        exchange: Any,
+        symbol: str,
+        timeframe: str,
+        warmup_bars: int,
+        resume_after_ms: int | None = None,
+        settle: float | None = None,
+        page_limit: int = 1000,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(out, state, name=f"ccxt-feed-{symbol}")
         self.exchange, self.symbol, self.timeframe = exchange, symbol, timeframe
@@ -82,12 +93,21 @@ class CcxtPoller(FeedProducer):
             if self.last_open_ms is not None and self.last_open_ms >= target:
                 self.put_status("LIVE")
                 return
-            since = (self.last_open_ms + self.tf_ms if self.last_open_ms is not None
-                     else target - max(self.warmup_bars - 1, 0) * self.tf_ms)
+            since = (
+                self.last_open_ms + self.tf_ms
+                if self.last_open_ms is not None
+                else target - max(self.warmup_bars - 1, 0) * self.tf_ms
+            )
             candles = self.exchange.fetch_ohlcv(self.symbol, self.timeframe, since=since, limit=self.page_limit)
-            closed = sorted({int(c[0]): c for c in candles if valid_candle(c)
-                             and int(c[0]) + self.tf_ms <= now
-                             and (self.last_open_ms is None or int(c[0]) > self.last_open_ms)}.items())
+            closed = sorted(
+                {
+                    int(c[0]): c
+                    for c in candles
+                    if valid_candle(c)
+                    and int(c[0]) + self.tf_ms <= now
+                    and (self.last_open_ms is None or int(c[0]) > self.last_open_ms)
+                }.items()
+            )
             if not closed:
                 # the exchange has nothing newer yet (late candle): try again at the next poll
                 if self.last_open_ms is None:
@@ -98,6 +118,5 @@ class CcxtPoller(FeedProducer):
                 # before the latest closed candles, so the strategy trades the freshest bar
                 # (docs/research/backtrader-ccxt.md §1.5).
                 self.put_status("LIVE" if open_ms >= target - self.tf_ms else "DELAYED")
-                self.put_bar(Bar(open_ms + self.tf_ms, float(c[1]), float(c[2]), float(c[3]), float(c[4]),
-                                 float(c[5])))
+                self.put_bar(Bar(open_ms + self.tf_ms, float(c[1]), float(c[2]), float(c[3]), float(c[4]), float(c[5])))
                 self.last_open_ms = open_ms

@@ -21,8 +21,9 @@ def timeframe_ms(timeframe: str) -> int:
 
 
 class DataFeedFactory:
-    def __init__(self, *, exchange: Any = None, clock: Callable[[], float] = time.time,
-                 replay_pace: float | None = None) -> None:
+    def __init__(
+        self, *, exchange: Any = None, clock: Callable[[], float] = time.time, replay_pace: float | None = None
+    ) -> None:
         self.exchange = exchange
         self.clock = clock
         self.replay_pace = replay_pace
@@ -38,20 +39,43 @@ class DataFeedFactory:
             if market.feed == "ccxt":
                 if self.exchange is None:
                     raise ValueError("a ccxt feed needs an exchange client")
-                return CcxtPoller(out, st, exchange=self.exchange, symbol=market.symbol, timeframe=market.timeframe,
-                                  warmup_bars=market.warmup_bars, resume_after_ms=resume, clock=self.clock)
+                return CcxtPoller(
+                    out,
+                    st,
+                    exchange=self.exchange,
+                    symbol=market.symbol,
+                    timeframe=market.timeframe,
+                    warmup_bars=market.warmup_bars,
+                    resume_after_ms=resume,
+                    clock=self.clock,
+                )
             if market.feed == "synthetic":
                 bars = live_synthetic_bars(seed, tf_ms, market.warmup_bars, self.clock)
-                return ReplayProducer(out, st, bars=bars, warmup_bars=market.warmup_bars, pace=None,
-                                      resume_after_ms=resume, clock=self.clock)
+                return ReplayProducer(
+                    out,
+                    st,
+                    bars=bars,
+                    warmup_bars=market.warmup_bars,
+                    pace=None,
+                    resume_after_ms=resume,
+                    clock=self.clock,
+                )
             pace = self.replay_pace if self.replay_pace is not None else tf_ms / 1000
-            return ReplayProducer(out, st, bars=iter(csv_bars(market.csv_path or "")), warmup_bars=market.warmup_bars,
-                                  pace=pace, resume_after_ms=resume, clock=self.clock)
+            return ReplayProducer(
+                out,
+                st,
+                bars=iter(csv_bars(market.csv_path or "")),
+                warmup_bars=market.warmup_bars,
+                pace=pace,
+                resume_after_ms=resume,
+                clock=self.clock,
+            )
 
         return QueueFeed(producer_factory=producer, state=state)
 
-    def historical(self, market: MarketSpec, *, bars: int = 10_000, default_seed: int = 0,
-                   start_ms: int = 1_700_000_000_000) -> ListFeed:
+    def historical(
+        self, market: MarketSpec, *, bars: int = 10_000, default_seed: int = 0, start_ms: int = 1_700_000_000_000
+    ) -> ListFeed:
         """A backtest feed: the synthetic series (bars long) or the CSV file."""
         if market.feed == "csv":
             return ListFeed(bars=csv_bars(market.csv_path or ""))

@@ -51,8 +51,14 @@ def synthetic_bars(seed: int, count: int | None, tf_ms: int, start_ms: int, pric
         index = close_ms // tf_ms
         open_, close = previous, price * math.exp(log_price(index))
         wick = abs(lattice(99, index)) * 0.001 * close
-        yield Bar(close_ms, round(open_, 6), round(max(open_, close) + wick, 6), round(min(open_, close) - wick, 6),
-                  round(close, 6), round(1.0 + abs(lattice(98, index)) * 4.0, 4))
+        yield Bar(
+            close_ms,
+            round(open_, 6),
+            round(max(open_, close) + wick, 6),
+            round(min(open_, close) - wick, 6),
+            round(close, 6),
+            round(1.0 + abs(lattice(98, index)) * 4.0, 4),
+        )
         previous = close
         close_ms += tf_ms
         produced += 1
@@ -85,8 +91,9 @@ def csv_bars(path: str | Path) -> list[Bar]:
             if not row or row[0].strip().lower() in ("timestamp", "time", "date", "datetime"):
                 continue
             if len(row) < 6:
-                raise CsvFormatError(f"line {line}: expected timestamp,open,high,low,close,volume; got {len(row)} "
-                                     "columns")
+                raise CsvFormatError(
+                    f"line {line}: expected timestamp,open,high,low,close,volume; got {len(row)} columns"
+                )
             try:
                 values = [float(v) for v in row[1:6]]
             except ValueError as exc:
@@ -104,9 +111,17 @@ class ReplayProducer(FeedProducer):
     """Warm-up bars at once (DELAYED), then LIVE: one bar every `pace` seconds, or with pace None
     each bar when the wall clock reaches its close time."""
 
-    def __init__(self, out: queue.Queue[tuple[Any, ...]], state: FeedState, *, bars: Iterator[Bar],
-                 warmup_bars: int, pace: float | None, resume_after_ms: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        out: queue.Queue[tuple[Any, ...]],
+        state: FeedState,
+        *,
+        bars: Iterator[Bar],
+        warmup_bars: int,
+        pace: float | None,
+        resume_after_ms: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(out, state, name="replay-feed")
         self.bars, self.warmup_bars, self.pace, self.clock = bars, warmup_bars, pace, clock
         self.resume_after_ms = resume_after_ms
@@ -129,8 +144,9 @@ class ReplayProducer(FeedProducer):
         self.end("replay finished")
 
 
-def live_synthetic_bars(seed: int, tf_ms: int, warmup_bars: int,
-                        clock: Callable[[], float] = time.time) -> Iterator[Bar]:
+def live_synthetic_bars(
+    seed: int, tf_ms: int, warmup_bars: int, clock: Callable[[], float] = time.time
+) -> Iterator[Bar]:
     """Synthetic bars stamped in real time: the warm-up in the past, then each timeframe close."""
     now_ms = int(clock() * 1000)
     last_close = now_ms - now_ms % tf_ms

@@ -16,6 +16,14 @@ from bot_runtime.params.catalog import (
 from bot_runtime.params.logic import LogicSchema, entry_logic_schemas, exit_logic_schemas
 
 __all__ = [
-    "FALLBACK_STRATEGY", "SCHEMA_PLUGIN_GROUP", "LogicSchema", "ParamsModel", "StrategyCatalog", "StrategySchema",
-    "entry_logic_schemas", "exit_logic_schemas", "model_errors", "strategy_catalog",
+    "FALLBACK_STRATEGY",
+    "SCHEMA_PLUGIN_GROUP",
+    "LogicSchema",
+    "ParamsModel",
+    "StrategyCatalog",
+    "StrategySchema",
+    "entry_logic_schemas",
+    "exit_logic_schemas",
+    "model_errors",
+    "strategy_catalog",
 ]

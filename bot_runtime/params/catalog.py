@@ -61,10 +61,20 @@ class StrategySchema:
 
 
 BUILTINS = (
-    StrategySchema("CustomStrategy", "Composes one entry logic mixin with exit logic mixins (stop-loss, "
-                   "take-profit, ...).", CustomStrategyParams, check_custom, custom_lookback),
-    StrategySchema("AdvancedStrategyFramework", "Weighted entry signals with a threshold, risk-fraction sizing "
-                   "and protective exits.", AdvancedStrategyParams, check_advanced, advanced_lookback),
+    StrategySchema(
+        "CustomStrategy",
+        "Composes one entry logic mixin with exit logic mixins (stop-loss, take-profit, ...).",
+        CustomStrategyParams,
+        check_custom,
+        custom_lookback,
+    ),
+    StrategySchema(
+        "AdvancedStrategyFramework",
+        "Weighted entry signals with a threshold, risk-fraction sizing and protective exits.",
+        AdvancedStrategyParams,
+        check_advanced,
+        advanced_lookback,
+    ),
 )
 
 
@@ -114,7 +124,11 @@ class StrategyCatalog:
         return schema, schema.Params.model_validate(params or {})
 
     def validate_strategy_config(
-        self, strategy_type: str, params: Any, mode: str = "paper", path: str = "spec.strategy",
+        self,
+        strategy_type: str,
+        params: Any,
+        mode: str = "paper",
+        path: str = "spec.strategy",
     ) -> ValidationResult:
         """Errors and warnings, each naming the field, why, and what is allowed."""
         result = ValidationResult()
@@ -134,8 +148,10 @@ class StrategyCatalog:
             )
             schema = schemas[FALLBACK_STRATEGY]
         if schema.opaque:
-            result.warnings.append(f"{path}.params: plug-in strategy {schema.name!r} publishes no parameter schema "
-                                   f"({SCHEMA_PLUGIN_GROUP}); its runtime checks the parameters when it starts")
+            result.warnings.append(
+                f"{path}.params: plug-in strategy {schema.name!r} publishes no parameter schema "
+                f"({SCHEMA_PLUGIN_GROUP}); its runtime checks the parameters when it starts"
+            )
             return result
         problems = model_errors(schema.Params, params if params is not None else {})
         if not problems:

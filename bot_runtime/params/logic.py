@@ -51,8 +51,9 @@ def _entry(name: str, description: str, params: type[ParamsModel], lookback: Cal
     return entry_logic_schemas.register(LogicSchema("entry", name, description, params, lookback))
 
 
-def _exit(name: str, description: str, params: type[ParamsModel],
-          lookback: Callable[[Any], int] = lambda p: 0) -> LogicSchema:
+def _exit(
+    name: str, description: str, params: type[ParamsModel], lookback: Callable[[Any], int] = lambda p: 0
+) -> LogicSchema:
     return exit_logic_schemas.register(LogicSchema("exit", name, description, params, lookback))
 
 
@@ -99,16 +100,36 @@ class MacdParams(ParamsModel):
         return self
 
 
-SMA_CROSSOVER = _entry("sma_crossover", "Enter when the fast simple moving average crosses above the slow one.",
-                       CrossoverParams, lambda p: int(p.slow_period) + 1)
-EMA_CROSSOVER = _entry("ema_crossover", "Enter when the fast exponential moving average crosses above the slow one.",
-                       CrossoverParams, lambda p: int(p.slow_period) + 1)
-RSI_THRESHOLD = _entry("rsi_threshold", "Enter when RSI recovers from oversold (crosses up through `oversold`).",
-                       RsiParams, lambda p: int(p.period) + 2)
-BOLLINGER_BREAKOUT = _entry("bollinger_breakout", "Enter when the close breaks above the upper Bollinger band.",
-                            BollingerParams, lambda p: int(p.period) + 1)
-MACD_CROSS = _entry("macd_cross", "Enter when the MACD line crosses above its signal line.", MacdParams,
-                    lambda p: int(p.slow_period) + int(p.signal_period) + 1)
+SMA_CROSSOVER = _entry(
+    "sma_crossover",
+    "Enter when the fast simple moving average crosses above the slow one.",
+    CrossoverParams,
+    lambda p: int(p.slow_period) + 1,
+)
+EMA_CROSSOVER = _entry(
+    "ema_crossover",
+    "Enter when the fast exponential moving average crosses above the slow one.",
+    CrossoverParams,
+    lambda p: int(p.slow_period) + 1,
+)
+RSI_THRESHOLD = _entry(
+    "rsi_threshold",
+    "Enter when RSI recovers from oversold (crosses up through `oversold`).",
+    RsiParams,
+    lambda p: int(p.period) + 2,
+)
+BOLLINGER_BREAKOUT = _entry(
+    "bollinger_breakout",
+    "Enter when the close breaks above the upper Bollinger band.",
+    BollingerParams,
+    lambda p: int(p.period) + 1,
+)
+MACD_CROSS = _entry(
+    "macd_cross",
+    "Enter when the MACD line crosses above its signal line.",
+    MacdParams,
+    lambda p: int(p.slow_period) + int(p.signal_period) + 1,
+)
 
 
 # --------------------------------------------------------------------------------------- exits
@@ -137,8 +158,8 @@ class TimeExitParams(ParamsModel):
 
 STOP_LOSS = _exit("stop_loss", "Exit when the close is stop_loss_pct below the entry price.", StopLossParams)
 TAKE_PROFIT = _exit("take_profit", "Exit when the close is take_profit_pct above the entry price.", TakeProfitParams)
-TRAILING_STOP = _exit("trailing_stop", "Exit when the close falls trail_pct below the highest close since entry.",
-                      TrailingStopParams)
-RSI_EXIT = _exit("rsi_exit", "Exit when RSI reaches the overbought level.", RsiExitParams,
-                 lambda p: int(p.period) + 1)
+TRAILING_STOP = _exit(
+    "trailing_stop", "Exit when the close falls trail_pct below the highest close since entry.", TrailingStopParams
+)
+RSI_EXIT = _exit("rsi_exit", "Exit when RSI reaches the overbought level.", RsiExitParams, lambda p: int(p.period) + 1)
 TIME_EXIT = _exit("time_exit", "Exit after max_bars bars in the position.", TimeExitParams)

@@ -44,7 +44,8 @@ def logic_lookback(schemas: LogicSchemas, ref: LogicRef) -> int:
 
 class CustomStrategyParams(ParamsModel):
     entry_logic: LogicRef = Field(
-        default_factory=lambda: LogicRef(name="sma_crossover"), description="Entry mixin: a name or {name, params}.",
+        default_factory=lambda: LogicRef(name="sma_crossover"),
+        description="Entry mixin: a name or {name, params}.",
     )
     exit_logic: list[LogicRef] = Field(
         default_factory=lambda: [LogicRef(name="stop_loss")],
@@ -91,11 +92,15 @@ class AdvancedStrategyParams(ParamsModel):
             WeightedSignal(name="rsi_threshold", weight=1.0),
             WeightedSignal(name="macd_cross", weight=1.0),
         ],
-        min_length=1, max_length=10,
+        min_length=1,
+        max_length=10,
         description="Entry mixins whose bias (+1 bullish, -1 bearish) is weighed.",
     )
     threshold: float = Field(
-        0.5, gt=0, le=1, description="Enter when the weighted score reaches this; exit at -threshold.",
+        0.5,
+        gt=0,
+        le=1,
+        description="Enter when the weighted score reaches this; exit at -threshold.",
     )
     risk_fraction: float = Field(0.01, gt=0, le=0.2, description="Fraction of equity risked per trade (to the stop).")
     stop_loss_pct: float = Field(0.02, gt=0, lt=1, description="Protective stop below entry; also sizes positions.")

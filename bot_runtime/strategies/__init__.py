@@ -1,6 +1,6 @@
 """Strategy registry API and the built-in strategies and logic mixins.
 
-    from bot_runtime.strategies import strategy_handler, register_strategy, BotStrategy
+from bot_runtime.strategies import strategy_handler, register_strategy, BotStrategy
 """
 
 from bot_runtime.api.results import ValidationResult
@@ -25,9 +25,27 @@ register_strategy(CustomStrategy)
 register_strategy(AdvancedStrategyFramework)
 
 __all__ = [
-    "FALLBACK_STRATEGY", "PLUGIN_GROUP", "AdvancedStrategyFramework", "BotStrategy", "CustomStrategy",
-    "EntryLogic", "ExitLogic", "OrderIntent", "ParamsModel", "PositionView", "RestoredPosition", "Snapshot",
-    "StrategyHooks", "StrategyRegistrationError", "ValidationResult", "discover_strategies", "entry_logics",
-    "exit_logics", "get_registered_strategies", "get_strategy_class", "register_strategy", "strategy_handler",
+    "FALLBACK_STRATEGY",
+    "PLUGIN_GROUP",
+    "AdvancedStrategyFramework",
+    "BotStrategy",
+    "CustomStrategy",
+    "EntryLogic",
+    "ExitLogic",
+    "OrderIntent",
+    "ParamsModel",
+    "PositionView",
+    "RestoredPosition",
+    "Snapshot",
+    "StrategyHooks",
+    "StrategyRegistrationError",
+    "ValidationResult",
+    "discover_strategies",
+    "entry_logics",
+    "exit_logics",
+    "get_registered_strategies",
+    "get_strategy_class",
+    "register_strategy",
+    "strategy_handler",
     "validate_strategy_config",
 ]

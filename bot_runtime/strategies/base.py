@@ -147,8 +147,9 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
     @classmethod
     def schema(cls, name: str | None = None) -> StrategySchema:
         """What the strategy catalog knows of this class: enough to validate a spec without Backtrader."""
-        return StrategySchema(name or cls.strategy_name or cls.__name__, cls.description, cls.Params, cls.check,
-                              cls.max_lookback)
+        return StrategySchema(
+            name or cls.strategy_name or cls.__name__, cls.description, cls.Params, cls.check, cls.max_lookback
+        )
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -177,8 +178,13 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
     def start(self) -> None:
         self.hooks.on_start(self)
 
-    def restore(self, position: RestoredPosition, realized_pnl: float = 0.0, day: date | None = None,
-                day_start_equity: float | None = None) -> None:
+    def restore(
+        self,
+        position: RestoredPosition,
+        realized_pnl: float = 0.0,
+        day: date | None = None,
+        day_start_equity: float | None = None,
+    ) -> None:
         """Adopt a position (the broker already holds it) and the counters a previous runtime left."""
         if position.size:
             when = position.entry_time
@@ -259,8 +265,10 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         entry_time = self.entry_time or now
         bars_held = int((now - entry_time).total_seconds() // max(1, self.p.timeframe_seconds))
         return PositionView(
-            entry_price=float(self.position.price or close), close=close,
-            high_since_entry=max(self.high_since_entry or close, close), bars_held=bars_held,
+            entry_price=float(self.position.price or close),
+            close=close,
+            high_since_entry=max(self.high_since_entry or close, close),
+            bars_held=bars_held,
             entry_time=self.entry_time,
         )
 

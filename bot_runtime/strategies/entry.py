@@ -93,7 +93,9 @@ class MacdCross(EntryLogic):
     def __init__(self, strategy: Any, data: Any, params: Any) -> None:
         super().__init__(strategy, data, params)
         self.macd = bt.indicators.MACD(
-            data.close, period_me1=params.fast_period, period_me2=params.slow_period,
+            data.close,
+            period_me1=params.fast_period,
+            period_me2=params.slow_period,
             period_signal=params.signal_period,
         )
         self.cross = bt.indicators.CrossOver(self.macd.macd, self.macd.signal)
@@ -103,4 +105,3 @@ class MacdCross(EntryLogic):
 
     def bias(self) -> int:
         return _sign(self.macd.macd[0] - self.macd.signal[0])
-

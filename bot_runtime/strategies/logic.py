@@ -84,8 +84,10 @@ class LogicRegistry(Generic[L]):
     def register(self, cls: type[L]) -> type[L]:
         schema: LogicSchema | None = cls.__dict__.get("schema")
         if schema is None or self.schemas.get(schema.name) is not schema:
-            raise TypeError(f"{self.kind} logic {cls.__qualname__} must bind to a schema registered in "
-                            f"bot_runtime.params.logic ({self.kind}_logic_schemas)")
+            raise TypeError(
+                f"{self.kind} logic {cls.__qualname__} must bind to a schema registered in "
+                f"bot_runtime.params.logic ({self.kind}_logic_schemas)"
+            )
         self._by_name[cls.name] = cls
         return cls
 

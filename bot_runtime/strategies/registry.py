@@ -46,7 +46,11 @@ class StrategyHandler:
     # ------------------------------------------------------------------------------ registration
 
     def register_strategy(
-        self, strategy: type[BotStrategy] | str, cls: type[BotStrategy] | None = None, *, replace: bool = False,
+        self,
+        strategy: type[BotStrategy] | str,
+        cls: type[BotStrategy] | None = None,
+        *,
+        replace: bool = False,
     ) -> Any:
         """register_strategy(Cls), register_strategy("Name", Cls), or @register_strategy as a decorator."""
         if isinstance(strategy, str):
@@ -155,7 +159,11 @@ class StrategyHandler:
         return strategies[FALLBACK_STRATEGY]
 
     def validate_strategy_config(
-        self, strategy_type: str, params: Any, mode: str = "paper", path: str = "spec.strategy",
+        self,
+        strategy_type: str,
+        params: Any,
+        mode: str = "paper",
+        path: str = "spec.strategy",
     ) -> ValidationResult:
         """Errors and warnings, each naming the field, why, and what is allowed."""
         self.load_plugins()

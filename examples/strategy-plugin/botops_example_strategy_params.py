@@ -27,5 +27,9 @@ def max_lookback(params: Any) -> int:
     return max(params.entry_period, params.momentum_period) + 1
 
 
-SCHEMA = StrategySchema("BreakoutMomentum", "Donchian breakout entries filtered by momentum; exit below the recent "
-                        "low.", BreakoutParams, max_lookback=max_lookback)
+SCHEMA = StrategySchema(
+    "BreakoutMomentum",
+    "Donchian breakout entries filtered by momentum; exit below the recent low.",
+    BreakoutParams,
+    max_lookback=max_lookback,
+)

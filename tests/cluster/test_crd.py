@@ -52,12 +52,28 @@ def test_valid_manifest_is_defaulted_and_shown_in_columns(control_plane: Control
 
 def test_ready_column_reads_the_ready_condition(control_plane: ControlPlane, namespace: str) -> None:
     control_plane.request("POST", BOTS.format(ns=namespace), manifest("cond", BASE_SPEC))
-    status_patch = {"status": {"phase": "Running", "conditions": [
-        {"type": "Valid", "status": "True", "reason": "SpecValid", "lastTransitionTime": "2026-01-01T00:00:00Z"},
-        {"type": "Ready", "status": "False", "reason": "FeedDelayed", "lastTransitionTime": "2026-01-01T00:00:00Z"},
-    ]}}
-    status, body = control_plane.request("PATCH", BOTS.format(ns=namespace) + "/cond/status", status_patch,
-                                         content_type="application/merge-patch+json")
+    status_patch = {
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {
+                    "type": "Valid",
+                    "status": "True",
+                    "reason": "SpecValid",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                },
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "FeedDelayed",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                },
+            ],
+        }
+    }
+    status, body = control_plane.request(
+        "PATCH", BOTS.format(ns=namespace) + "/cond/status", status_patch, content_type="application/merge-patch+json"
+    )
     assert status == 200, body
     req = urllib.request.Request(control_plane.server + BOTS.format(ns=namespace) + "/cond")
     req.add_header("Authorization", f"Bearer {control_plane.admin_token}")
@@ -80,10 +96,17 @@ def test_kubectl_explain_shows_field_descriptions(control_plane: ControlPlane) -
     if not kubectl.exists():
         pytest.fail(f"kubectl is missing from KUBEBUILDER_ASSETS={control_plane.assets}", pytrace=False)
     env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig_path)}
-    out = subprocess.run([str(kubectl), "explain", "tb.spec.risk"], env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [str(kubectl), "explain", "tb.spec.risk"], env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "Limits checked before every order." in out
     assert "maxDailyLoss" in out and "Largest loss per UTC day" in out
-    out = subprocess.run([str(kubectl), "explain", "tradingbots.status.runtime.leaseToken"], env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [str(kubectl), "explain", "tradingbots.status.runtime.leaseToken"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "fencing token" in out

@@ -82,8 +82,15 @@ def test_garbage_collector_removes_pod_of_deleted_owner(
     pod = {
         "metadata": {
             "name": "owned",
-            "ownerReferences": [{"apiVersion": "smoke.botops.io/v1", "kind": "Widget", "name": "owner",
-                                 "uid": owner["metadata"]["uid"], "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "smoke.botops.io/v1",
+                    "kind": "Widget",
+                    "name": "owner",
+                    "uid": owner["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
         },
         "spec": {"automountServiceAccountToken": False, "containers": [{"name": "c", "image": "busybox"}]},
     }
@@ -108,15 +115,21 @@ def test_service_account_token_follows_its_role(
     rbac = client.RbacAuthorizationV1Api(kube_client)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "allowed"}, "data": {"a": "b"}})
-    rbac.create_namespaced_role(namespace, {
-        "metadata": {"name": "read-one-configmap"},
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["allowed"], "verbs": ["get"]}],
-    })
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "reader"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-one-configmap"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
-    })
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "read-one-configmap"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["allowed"], "verbs": ["get"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-one-configmap"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+        },
+    )
     token = control_plane.service_account_token(namespace, "reader")
 
     def allowed() -> bool:

@@ -23,9 +23,12 @@ from tests.support.kube import wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.db]
 
 # Hold a position until the stop-loss says otherwise: entries on SMA crosses, no exit on the opposite one.
-HOLDER = {"entry_logic": {"name": "sma_crossover", "params": {"fast_period": 3, "slow_period": 8}},
-          "exit_logic": [{"name": "stop_loss", "params": {"stop_loss_pct": 0.2}}],
-          "exit_on_opposite_signal": False, "stake": 0.5}
+HOLDER = {
+    "entry_logic": {"name": "sma_crossover", "params": {"fast_period": 3, "slow_period": 8}},
+    "exit_logic": [{"name": "stop_loss", "params": {"stop_loss_pct": 0.2}}],
+    "exit_on_opposite_signal": False,
+    "stake": 0.5,
+}
 RESTART = {"BOTOPS_LEASE_TTL_SECONDS": "4", "BOTOPS_LEASE_WAIT_SECONDS": "30"}
 LIVE = {"BOTOPS_EXCHANGE_API_KEY": "account-one-key", "BOTOPS_EXCHANGE_SECRET": "account-one-secret"}
 
@@ -35,8 +38,14 @@ def holder_spec(**changes: Any) -> dict[str, Any]:
 
 
 def live_spec(**changes: Any) -> dict[str, Any]:
-    return spec_with(**{"mode": "live", "broker": {"credentialsSecretRef": {"name": "keys"}},
-                        "risk": {"maxDailyLoss": 5000}, **changes})
+    return spec_with(
+        **{
+            "mode": "live",
+            "broker": {"credentialsSecretRef": {"name": "keys"}},
+            "risk": {"maxDailyLoss": 5000},
+            **changes,
+        }
+    )
 
 
 def state(repository: BotRepository, bot: Bot) -> dict[str, Any]:
@@ -46,12 +55,16 @@ def state(repository: BotRepository, bot: Bot) -> dict[str, Any]:
 
 
 def trade_lines(runtime: RuntimeProcess) -> list[tuple[datetime, str, str]]:
-    return [(datetime.strptime(ts, "%Y-%m-%d %H:%M:%S,%f"), cid, side) for ts, cid, side in re.findall(
-        r"^(\S+ \S+) INFO bot_runtime: trade (\S+): (buy|sell)", runtime.log(), re.M)]
+    return [
+        (datetime.strptime(ts, "%Y-%m-%d %H:%M:%S,%f"), cid, side)
+        for ts, cid, side in re.findall(r"^(\S+ \S+) INFO bot_runtime: trade (\S+): (buy|sell)", runtime.log(), re.M)
+    ]
 
 
 def test_paper_state_survives_a_killed_runtime_and_the_stop_loss_still_protects(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     fake_exchange: FakeExchange,
 ) -> None:
     bot = make_bot(holder_spec())
@@ -65,8 +78,11 @@ def test_paper_state_survives_a_killed_runtime_and_the_stop_loss_still_protects(
 
     second = start_runtime(bot, extra_env=RESTART, label="second")
     second.wait_for_log(r"onStart adopt: found position [0-9.]+ @ [0-9.]+ in the saved state; adopted", 60)
-    status = wait_for(lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE"
-                      and s, 60, "the second runtime's status")
+    status = wait_for(
+        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE" and s,
+        60,
+        "the second runtime's status",
+    )
     assert status["position"] == pytest.approx(saved["position"])
     assert status["cash"] == pytest.approx(saved["cash"])
     assert status["tradeCount"] == before.trade_count  # counts continue, they do not reset
@@ -79,13 +95,23 @@ def test_paper_state_survives_a_killed_runtime_and_the_stop_loss_still_protects(
 
 
 def test_live_fills_while_away_are_recorded_once_then_flatten_and_halt(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
-    fake_exchange: FakeExchange, migrated_database_url: str,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
+    fake_exchange: FakeExchange,
+    migrated_database_url: str,
 ) -> None:
     bot = make_bot(live_spec(strategy={"type": "CustomStrategy", "params": HOLDER}))
     # an order of this bot (our client id prefix) fills on the exchange while no runtime runs
-    away = fake_exchange.place({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "2",
-                                "newClientOrderId": f"bt{bot.bot_id}-7-1"})
+    away = fake_exchange.place(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "MARKET",
+            "quantity": "2",
+            "newClientOrderId": f"bt{bot.bot_id}-7-1",
+        }
+    )
     for label in ("adopt-1", "adopt-2"):  # twice: the fill is recorded exactly once
         runtime = start_runtime(bot, extra_env={**LIVE, **RESTART}, label=label)
         runtime.wait_for_log(r"onStart adopt: found position 2 @ [0-9.]+ on the exchange; adopted", 60)
@@ -99,8 +125,15 @@ def test_live_fills_while_away_are_recorded_once_then_flatten_and_halt(
     wait_for(lambda: fake_exchange.balances["BTC"] < 1e-6, 60, "the position closed on the exchange")
     runtime.terminate()
 
-    fake_exchange.place({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1",
-                         "newClientOrderId": f"bt{bot.bot_id}-7-2"})
+    fake_exchange.place(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "MARKET",
+            "quantity": "1",
+            "newClientOrderId": f"bt{bot.bot_id}-7-2",
+        }
+    )
     # halted with a strategy that does want to trade (it exits on the next bearish cross)
     trader = {**HOLDER, "exit_on_opposite_signal": True}
     bot.patch_spec({"onStart": "halt", "strategy": {"type": "CustomStrategy", "params": trader}})
@@ -111,20 +144,40 @@ def test_live_fills_while_away_are_recorded_once_then_flatten_and_halt(
     posted = len([r for r in fake_exchange.request_log if r[:2] == ("POST", "/api/v3/order")])
     time.sleep(15)  # proving a negative needs a window (several crosses): nothing may be sent while halted
     assert len([r for r in fake_exchange.request_log if r[:2] == ("POST", "/api/v3/order")]) == posted
-    resumed = subprocess.run([sys.executable, "-m", "bot_operator", "fleet", "resume", "--bot",
-                              f"{bot.namespace}/{bot.name}", "--database-url", migrated_database_url, "--by", "tester"],
-                             capture_output=True, text=True, timeout=60)
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot_operator",
+            "fleet",
+            "resume",
+            "--bot",
+            f"{bot.namespace}/{bot.name}",
+            "--database-url",
+            migrated_database_url,
+            "--by",
+            "tester",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert resumed.returncode == 0, resumed.stderr
     wait_for(lambda: not bot.runtime_status().get("halted"), 30, "the halt lifted in status")
-    wait_for(lambda: len([r for r in fake_exchange.request_log if r[:2] == ("POST", "/api/v3/order")]) > posted,
-             90, "trading again after resume")
+    wait_for(
+        lambda: len([r for r in fake_exchange.request_log if r[:2] == ("POST", "/api/v3/order")]) > posted,
+        90,
+        "trading again after resume",
+    )
     runtime.terminate()
     events = [e.type for e in repository.events(bot.bot_id)]
     assert events.count("on_start") == 4 and events.count("reconciled") == 4  # the choice, each start
 
 
 def test_two_live_bots_on_one_account_and_symbol_are_refused_without_the_operator(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
 ) -> None:
     first = make_bot(live_spec(), name="first-on-account")
     runtime = start_runtime(first, extra_env=LIVE, label="first")
@@ -132,14 +185,19 @@ def test_two_live_bots_on_one_account_and_symbol_are_refused_without_the_operato
     second = make_bot(live_spec(), name="second-on-account")
     refused = start_runtime(second, extra_env=LIVE, label="second")
     assert refused.wait(60) == 2
-    assert f"this exchange account already trades BTC/USDT through bot {first.namespace}/first-on-account" in \
-        refused.log()
+    assert (
+        f"this exchange account already trades BTC/USDT through bot {first.namespace}/first-on-account" in refused.log()
+    )
     assert "account-one-key" not in refused.log() and "account-one-key" not in runtime.log()
     row = repository.get_bot(first.bot_id)
     assert row is not None and row.account_fingerprint and "account-one-key" not in row.account_fingerprint
-    shared = make_bot(live_spec(allowSharedAccount=True, market={"exchange": "binance", "symbol": "ETH/USDT",
-                                                                "timeframe": "1s", "warmupBars": 20}),
-                      name="other-symbol")
+    shared = make_bot(
+        live_spec(
+            allowSharedAccount=True,
+            market={"exchange": "binance", "symbol": "ETH/USDT", "timeframe": "1s", "warmupBars": 20},
+        ),
+        name="other-symbol",
+    )
     other = start_runtime(shared, extra_env=LIVE, label="other")  # another symbol of the account is fine
     other.wait_for_log("running CustomStrategy", 60)
     other.terminate()
@@ -147,8 +205,11 @@ def test_two_live_bots_on_one_account_and_symbol_are_refused_without_the_operato
 
 
 def test_fleet_halt_stops_ten_bots_at_once_flattens_and_resumes(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
-    migrated_database_url: str, namespace: str,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
+    migrated_database_url: str,
+    namespace: str,
 ) -> None:
     bots = [make_bot(holder_spec(), name=f"fleet-{i}") for i in range(10)]
     runtimes = [start_runtime(b, label=b.name) for b in bots]
@@ -156,9 +217,23 @@ def test_fleet_halt_stops_ten_bots_at_once_flattens_and_resumes(
     wait_for(lambda: sum(state(repository, b).get("position", 0) > 0 for b in bots) >= 3, 120, "open positions")
 
     def fleet(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "bot_operator", "fleet", *args, "--namespace", namespace,
-                               "--database-url", migrated_database_url], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "USER": "risk-desk"})
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot_operator",
+                "fleet",
+                *args,
+                "--namespace",
+                namespace,
+                "--database-url",
+                migrated_database_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "USER": "risk-desk"},
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -168,8 +243,10 @@ def test_fleet_halt_stops_ten_bots_at_once_flattens_and_resumes(
         committed = s.execute(sa.text("SELECT max(created_at) FROM fleet_halts")).scalar_one()
     committed = committed.astimezone().replace(tzinfo=None)
     wait_for(lambda: all(b.runtime_status().get("halted") for b in bots), 30, "every bot shows the halt")
-    assert all("exchange incident" in b.runtime_status()["haltReason"] and "risk-desk" in
-               b.runtime_status()["haltReason"] for b in bots)
+    assert all(
+        "exchange incident" in b.runtime_status()["haltReason"] and "risk-desk" in b.runtime_status()["haltReason"]
+        for b in bots
+    )
     wait_for(lambda: all(not state(repository, b).get("position") for b in bots), 60, "every bot flat")
     for runtime in runtimes:
         after = [(t, side) for t, _, side in trade_lines(runtime) if t > committed]
@@ -180,33 +257,47 @@ def test_fleet_halt_stops_ten_bots_at_once_flattens_and_resumes(
     resumed_at = datetime.now()
     fleet("resume", "--by", "risk-desk")
     wait_for(lambda: not any(b.runtime_status().get("halted") for b in bots), 30, "halt lifted everywhere")
-    wait_for(lambda: any(t > resumed_at and side == "buy" for r in runtimes for t, _, side in trade_lines(r)), 120,
-             "trading resumed")
+    wait_for(
+        lambda: any(t > resumed_at and side == "buy" for r in runtimes for t, _, side in trade_lines(r)),
+        120,
+        "trading resumed",
+    )
     for runtime in runtimes:
         runtime.terminate()
 
 
 def test_an_exposure_cap_blocks_only_the_order_that_would_exceed_it(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     user_id: int,
 ) -> None:
     a = make_bot(holder_spec(), name="cap-a", user_id=user_id)
     runner_a = start_runtime(a, label="a")
-    wait_for(lambda: (r := repository.get_bot(a.bot_id)) is not None and (r.equity or 0) - (r.cash or 0) > 100,
-             90, "bot a holds a position")
+    wait_for(
+        lambda: (r := repository.get_bot(a.bot_id)) is not None and (r.equity or 0) - (r.cash or 0) > 100,
+        90,
+        "bot a holds a position",
+    )
     row = repository.get_bot(a.bot_id)
     held = (row.equity or 0) - (row.cash or 0)
     FleetControls(repository).set_cap("user", str(user_id), held + 1000, "tester")  # room for a, not for b
     b = make_bot(holder_spec(), name="cap-b", user_id=user_id)
     runner_b = start_runtime(b, label="b")
-    refusal = wait_for(lambda: [e for e in repository.events(b.bot_id) if e.type == "exposure_cap"], 120,
-                       "b's entry refused by the cap")
+    refusal = wait_for(
+        lambda: [e for e in repository.events(b.bot_id) if e.type == "exposure_cap"],
+        120,
+        "b's entry refused by the cap",
+    )
     assert f"exposure cap of user {user_id}" in refusal[0].message
     assert not [t for t in repository.trades(b.bot_id) if t.side == "buy"]
     wait_for(lambda: "exposure cap" in (b.runtime_status().get("message") or ""), 30, "the refusal in b's status")
     # an order that fits under the cap goes through: only the one that would exceed it is refused
-    small = make_bot(spec_with(strategy={"type": "CustomStrategy", "params": {**HOLDER, "stake": 0.05}}),
-                     name="cap-small", user_id=user_id)
+    small = make_bot(
+        spec_with(strategy={"type": "CustomStrategy", "params": {**HOLDER, "stake": 0.05}}),
+        name="cap-small",
+        user_id=user_id,
+    )
     runner_small = start_runtime(small, label="small")
     wait_for(lambda: [t for t in repository.trades(small.bot_id) if t.side == "buy"], 120, "a small buy under the cap")
     assert not [e for e in repository.events(small.bot_id) if e.type == "exposure_cap"]

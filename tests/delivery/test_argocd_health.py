@@ -34,9 +34,20 @@ def test_every_phase_the_operator_reports_maps_to_an_argocd_status() -> None:
     from datetime import UTC, datetime
 
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
-    base: dict[str, Any] = dict(now=now, generation=1, valid=True, validation_message="", suspended=False,
-                                desired_hash="h", pod=PodView(), policy=RestartPolicy(), heartbeat_interval=10,
-                                stale_after=60, replace_after=300, healthy_reset=600)
+    base: dict[str, Any] = dict(
+        now=now,
+        generation=1,
+        valid=True,
+        validation_message="",
+        suspended=False,
+        desired_hash="h",
+        pod=PodView(),
+        policy=RestartPolicy(),
+        heartbeat_interval=10,
+        stale_after=60,
+        replace_after=300,
+        healthy_reset=600,
+    )
     running = PodView(exists=True, phase="Running", ready=True, spec_hash="h", created=now)
     scenarios = {
         "Healthy": dict(pod=running, last_heartbeat=now, feed_state="LIVE", runtime={"generation": 1}),

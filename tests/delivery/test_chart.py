@@ -16,23 +16,37 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": DB,
     "existing-secret": {"database": {"existingSecret": "pg", "existingSecretKey": "dsn"}},
     "namespaced": {**DB, "rbac": {"clusterWide": False}, "operator": {"watchNamespace": "bots"}},
-    "ha-monitored": {**DB, "replicas": 3, "metrics": {"serviceMonitor": {"enabled": True},
-                                                       "prometheusRule": {"enabled": True}},
-                     "grafana": {"dashboard": {"enabled": True}}, "networkPolicy": {"enabled": True},
-                     "operator": {"userId": 0}},
-    "runtime-overrides": {**DB, "database": {**DB["database"], "runtimeUrl": "postgresql://runtime@db/bots"},
-                          "runtime": {"image": {"repository": "registry.example/bot", "tag": "2"},
-                                      "heartbeatSeconds": 5, "env": {"HTTPS_PROXY": "http://proxy:3128"},
-                                      "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                                                    "limits": {"memory": "256Mi"}}}},
+    "ha-monitored": {
+        **DB,
+        "replicas": 3,
+        "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+        "grafana": {"dashboard": {"enabled": True}},
+        "networkPolicy": {"enabled": True},
+        "operator": {"userId": 0},
+    },
+    "runtime-overrides": {
+        **DB,
+        "database": {**DB["database"], "runtimeUrl": "postgresql://runtime@db/bots"},
+        "runtime": {
+            "image": {"repository": "registry.example/bot", "tag": "2"},
+            "heartbeatSeconds": 5,
+            "env": {"HTTPS_PROXY": "http://proxy:3128"},
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        },
+    },
 }
 
 
 def render(values: dict[str, Any], namespace: str = "ops") -> list[dict[str, Any]]:
     with helm.Chart.load(CHART) as chart:
         manifests = chart.render(values=values, name="tbo", namespace=namespace, is_install=True)
-    return [doc for path, text in sorted(manifests.items()) if not path.endswith("NOTES.txt")
-            for doc in yaml.safe_load_all(text) if doc]
+    return [
+        doc
+        for path, text in sorted(manifests.items())
+        if not path.endswith("NOTES.txt")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -54,8 +68,10 @@ def test_chart_renders_a_restricted_operator(values: dict[str, Any]) -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
-    assert container["securityContext"]["readOnlyRootFilesystem"] and not container["securityContext"][
-        "allowPrivilegeEscalation"]
+    assert (
+        container["securityContext"]["readOnlyRootFilesystem"]
+        and not container["securityContext"]["allowPrivilegeEscalation"]
+    )
     assert container["command"] == ["bot-operator", "run"]
     env = {e["name"]: e for e in container["env"]}
     secret = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
@@ -78,12 +94,21 @@ def test_replicas_bring_spread_and_a_disruption_budget() -> None:
     kinds = {d["kind"] for d in ha}
     assert {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap", "NetworkPolicy"} <= kinds
     rules = {r["alert"] for g in by_kind(ha, "PrometheusRule")[0]["spec"]["groups"] for r in g["rules"]}
-    assert rules == {"TradingBotHeartbeatStale", "TradingBotInError", "TradingBotOperatorDown",
-                     "TradingBotDailyLossHalt"}
+    assert rules == {
+        "TradingBotHeartbeatStale",
+        "TradingBotInError",
+        "TradingBotOperatorDown",
+        "TradingBotDailyLossHalt",
+    }
     dashboard = yaml.safe_load(by_kind(ha, "ConfigMap")[0]["data"]["tradingbots.json"])
     titles = {p["title"] for p in dashboard["panels"]}
-    assert {"Fleet by phase", "Equity per bot", "PnL per bot", "Heartbeat age",
-            "Reconcile errors (per minute)"} <= titles
+    assert {
+        "Fleet by phase",
+        "Equity per bot",
+        "PnL per bot",
+        "Heartbeat age",
+        "Reconcile errors (per minute)",
+    } <= titles
 
 
 def test_runtime_defaults_reach_the_operator() -> None:
@@ -107,15 +132,18 @@ def test_chart_crd_is_the_generated_one() -> None:
     assert (CHART / "crds" / "tradingbots.botops.io.yaml").read_text() == generated
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({}, "database.url is required without database.existingSecret"),
-    ({**DB, "rbac": {"clusterWide": False}}, "rbac.clusterWide=false needs operator.watchNamespace"),
-    ({**DB, "replicas": 0}, "replicas"),
-    ({**DB, "operator": {"logLevel": "LOUD"}}, "logLevel"),
-    ({"database": {"url": "mysql://root@db/bots"}}, "url"),
-    ({**DB, "image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
-    ({**DB, "operatr": {}}, "operatr"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "database.url is required without database.existingSecret"),
+        ({**DB, "rbac": {"clusterWide": False}}, "rbac.clusterWide=false needs operator.watchNamespace"),
+        ({**DB, "replicas": 0}, "replicas"),
+        ({**DB, "operator": {"logLevel": "LOUD"}}, "logLevel"),
+        ({"database": {"url": "mysql://root@db/bots"}}, "url"),
+        ({**DB, "image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+        ({**DB, "operatr": {}}, "operatr"),
+    ],
+)
 def test_bad_values_are_refused_with_the_field(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmError) as caught:
         render(values)

@@ -59,19 +59,28 @@ def test_commands_are_the_project_console_scripts() -> None:
     final = dockerfile_stages()[-1]["lines"]
     cmd = next(rest for word, rest in final if word == "CMD")  # type: ignore[attr-defined]
     assert yaml.safe_load(cmd)[0] in scripts
-    chart_commands = re.findall(r'command: \["([a-z-]+)"', "".join(
-        p.read_text() for p in (REPO / "helm" / "tradingbot-operator" / "templates").glob("*.yaml")))
+    chart_commands = re.findall(
+        r'command: \["([a-z-]+)"',
+        "".join(p.read_text() for p in (REPO / "helm" / "tradingbot-operator" / "templates").glob("*.yaml")),
+    )
     pod_builder = (REPO / "bot_operator" / "builders" / "pod.py").read_text()
     assert set(chart_commands) <= set(scripts) and '"bot-runtime", "run"' in pod_builder
     assert set(scripts) == {"bot-operator", "bot-runtime"}
 
 
 def test_every_copied_file_exists_and_is_not_ignored() -> None:
-    ignored = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", "tests", "botops_dev"} <= ignored
-    copies = [rest for stage in dockerfile_stages() for word, rest in stage["lines"]  # type: ignore[attr-defined]
-              if word == "COPY" and "--from=" not in rest]
+    copies = [
+        rest
+        for stage in dockerfile_stages()
+        for word, rest in stage["lines"]  # type: ignore[attr-defined]
+        if word == "COPY" and "--from=" not in rest
+    ]
     assert copies
     for rest in copies:
         *sources, _ = rest.split()

@@ -33,9 +33,20 @@ def kstatus(obj: dict[str, Any]) -> str:
 
 
 def observe(**changes: Any) -> Observation:
-    base: dict[str, Any] = dict(now=NOW, generation=2, valid=True, validation_message="", suspended=False,
-                                desired_hash="h", pod=PodView(), policy=RestartPolicy(max_restarts=1),
-                                heartbeat_interval=10, stale_after=60, replace_after=300, healthy_reset=600)
+    base: dict[str, Any] = dict(
+        now=NOW,
+        generation=2,
+        valid=True,
+        validation_message="",
+        suspended=False,
+        desired_hash="h",
+        pod=PodView(),
+        policy=RestartPolicy(max_restarts=1),
+        heartbeat_interval=10,
+        stale_after=60,
+        replace_after=300,
+        healthy_reset=600,
+    )
     return Observation(**{**base, **changes})
 
 
@@ -43,17 +54,23 @@ RUNNING_POD = PodView(exists=True, phase="Running", ready=True, spec_hash="h", c
 LIVE = dict(pod=RUNNING_POD, last_heartbeat=NOW, feed_state="LIVE", runtime={"generation": 2})
 
 
-@pytest.mark.parametrize(("scenario", "changes", "expected"), [
-    ("no pod yet", {}, "InProgress"),
-    ("pod starting", dict(pod=PodView(exists=True, phase="Pending", spec_hash="h", created=NOW)), "InProgress"),
-    ("trading", LIVE, "Current"),
-    ("old generation still running", {**LIVE, "runtime": {"generation": 1}}, "InProgress"),
-    ("rolling out a new spec", dict(pod=PodView(exists=True, phase="Running", spec_hash="old")), "InProgress"),
-    ("invalid spec", dict(valid=False, validation_message="spec.mode: bad"), "Failed"),
-    ("restarts exhausted", dict(pod=PodView(exists=True, phase="Failed", spec_hash="h", exit_code=2),
-                                previous={"restarts": 1}), "Failed"),
-    ("suspended", dict(suspended=True), "Current"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "changes", "expected"),
+    [
+        ("no pod yet", {}, "InProgress"),
+        ("pod starting", dict(pod=PodView(exists=True, phase="Pending", spec_hash="h", created=NOW)), "InProgress"),
+        ("trading", LIVE, "Current"),
+        ("old generation still running", {**LIVE, "runtime": {"generation": 1}}, "InProgress"),
+        ("rolling out a new spec", dict(pod=PodView(exists=True, phase="Running", spec_hash="old")), "InProgress"),
+        ("invalid spec", dict(valid=False, validation_message="spec.mode: bad"), "Failed"),
+        (
+            "restarts exhausted",
+            dict(pod=PodView(exists=True, phase="Failed", spec_hash="h", exit_code=2), previous={"restarts": 1}),
+            "Failed",
+        ),
+        ("suspended", dict(suspended=True), "Current"),
+    ],
+)
 def test_kstatus_reads_our_status(scenario: str, changes: dict[str, Any], expected: str) -> None:
     status = decide(observe(**changes)).status
     assert kstatus({"metadata": {"generation": 2}, "status": status}) == expected, scenario

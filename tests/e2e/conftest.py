@@ -34,8 +34,13 @@ class Fleet:
 
 
 @pytest.fixture
-def start_fleet(start_operator: Callable[..., OperatorProcess], control_plane: ControlPlane,
-                namespace: str, tmp_path: Path, fake_exchange: Any) -> Iterator[Callable[..., Fleet]]:
+def start_fleet(
+    start_operator: Callable[..., OperatorProcess],
+    control_plane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    fake_exchange: Any,
+) -> Iterator[Callable[..., Fleet]]:
     nodes: list[subprocess.Popen[bytes]] = []
     runtime_env = {"BOTOPS_EXCHANGE_API_URL": fake_exchange.url, "BOTOPS_EXCHANGE_TIMEOUT_MS": "2000"}
 
@@ -45,10 +50,24 @@ def start_fleet(start_operator: Callable[..., OperatorProcess], control_plane: C
         state = tmp_path / "node"
         node_log = tmp_path / "localnode.log"
         node = subprocess.Popen(
-            [sys.executable, "-m", "botops_dev.localnode", "--kubeconfig", str(control_plane.kubeconfig_path),
-             "--name", f"node-{namespace}", "--namespace", namespace, "--state-dir", str(state)],
-            stdout=node_log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO,
-            env={k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_")})
+            [
+                sys.executable,
+                "-m",
+                "botops_dev.localnode",
+                "--kubeconfig",
+                str(control_plane.kubeconfig_path),
+                "--name",
+                f"node-{namespace}",
+                "--namespace",
+                namespace,
+                "--state-dir",
+                str(state),
+            ],
+            stdout=node_log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_")},
+        )
         nodes.append(node)
         return Fleet(operator, node, node_log, state, lambda: start_operator(extra_env=env))
 

@@ -49,11 +49,15 @@ def assert_never_two_runtimes(repo: BotRepository, bot_id: int) -> None:
     for earlier, later in itertools.pairwise(runs):
         assert earlier.stopped_at is not None and earlier.stopped_at <= later.started_at, (
             f"run {earlier.id} ({earlier.started_at}-{earlier.stopped_at}) overlaps run {later.id} "
-            f"(from {later.started_at})")
+            f"(from {later.started_at})"
+        )
 
 
 def test_row_runs_trades_rolls_out_and_is_disabled(
-    start_fleet: Callable[..., Fleet], repository: BotRepository, kube_client: client.ApiClient, namespace: str,
+    start_fleet: Callable[..., Fleet],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
     user_id: int,
 ) -> None:
     start_fleet()
@@ -66,17 +70,32 @@ def test_row_runs_trades_rolls_out_and_is_disabled(
     first_pod = get_pod(kube_client, namespace, pod_name(name))["metadata"]["uid"]
 
     sql(repository, "UPDATE trading_bots SET risk_config = '{\"max_open_orders\": 3}' WHERE id = :id", id=row_id)
-    wait_for(lambda: (p := get_pod(kube_client, namespace, pod_name(name))) is not None
-             and p["metadata"]["uid"] != first_pod, 90, "the replacement pod")
-    wait_for(lambda: ready(kube_client, namespace, name)
-             and get_bot(kube_client, namespace, name)["status"]["runtime"]["generation"] == 2, 120,
-             "Ready on generation 2")
+    wait_for(
+        lambda: (
+            (p := get_pod(kube_client, namespace, pod_name(name))) is not None and p["metadata"]["uid"] != first_pod
+        ),
+        90,
+        "the replacement pod",
+    )
+    wait_for(
+        lambda: (
+            ready(kube_client, namespace, name)
+            and get_bot(kube_client, namespace, name)["status"]["runtime"]["generation"] == 2
+        ),
+        120,
+        "Ready on generation 2",
+    )
     assert len(repository.runs(row_id)) == 2
     assert_never_two_runtimes(repository, row_id)
 
     sql(repository, "UPDATE trading_bots SET enabled = false WHERE id = :id", id=row_id)
-    wait_for(lambda: get_bot(kube_client, namespace, name) is None and
-             get_pod(kube_client, namespace, pod_name(name)) is None, 60, "bot and pod gone")
+    wait_for(
+        lambda: (
+            get_bot(kube_client, namespace, name) is None and get_pod(kube_client, namespace, pod_name(name)) is None
+        ),
+        60,
+        "bot and pod gone",
+    )
     wait_for(lambda: not runtime_pids(name), 30, "the runtime process gone")
     row = wait_for(lambda: (r := repository.get_bot(row_id)) and r.status == "stopped" and r, 30, "row stopped")
     runs = repository.runs(row_id)
@@ -85,25 +104,39 @@ def test_row_runs_trades_rolls_out_and_is_disabled(
 
 
 def test_kubectl_apply_wait_ready_and_delete(
-    start_fleet: Callable[..., Fleet], repository: BotRepository, control_plane: ControlPlane,
-    kube_client: client.ApiClient, namespace: str, tmp_path: Path,
+    start_fleet: Callable[..., Fleet],
+    repository: BotRepository,
+    control_plane: ControlPlane,
+    kube_client: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
 ) -> None:
     import yaml
 
     start_fleet()
     manifest = tmp_path / "bot.yaml"
-    manifest.write_text(yaml.safe_dump({"apiVersion": "botops.io/v1alpha1", "kind": "TradingBot",
-                                        "metadata": {"name": "applied"}, "spec": FAST}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "botops.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": "applied"}, "spec": FAST}
+        )
+    )
     kubectl = [str(control_plane.assets / "kubectl"), "-n", namespace]
     env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig_path)}
-    for args, timeout in ((["apply", "-f", str(manifest)], 30),
-                          (["wait", "--for=condition=Ready", "tb/applied", "--timeout=150s"], 160)):
+    for args, timeout in (
+        (["apply", "-f", str(manifest)], 30),
+        (["wait", "--for=condition=Ready", "tb/applied", "--timeout=150s"], 160),
+    ):
         done = subprocess.run(kubectl + args, env=env, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, done.stderr
     row = repository.get_bot_by_ref(namespace, "applied")
     assert row is not None and row.source == "kubernetes"
-    done = subprocess.run([*kubectl, "delete", "tb/applied", "--wait=true", "--timeout=60s"], env=env,
-                          capture_output=True, text=True, timeout=70)
+    done = subprocess.run(
+        [*kubectl, "delete", "tb/applied", "--wait=true", "--timeout=60s"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=70,
+    )
     assert done.returncode == 0, done.stderr
     wait_for(lambda: not runtime_pids("applied"), 60, "the runtime stopped")
     wait_for(lambda: (r := repository.get_bot(row.id)) and r.status == "stopped", 30, "row stopped")
@@ -112,7 +145,10 @@ def test_kubectl_apply_wait_ready_and_delete(
 
 
 def test_a_killed_runtime_is_reported_and_the_bot_recovers(
-    start_fleet: Callable[..., Fleet], repository: BotRepository, kube_client: client.ApiClient, namespace: str,
+    start_fleet: Callable[..., Fleet],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
 ) -> None:
     from tests.operator.helpers import apply_bot
 
@@ -121,8 +157,11 @@ def test_a_killed_runtime_is_reported_and_the_bot_recovers(
     wait_for(lambda: ready(kube_client, namespace, "fragile"), 120, "Ready=True")
     for pid in runtime_pids("fragile"):
         os.kill(pid, signal.SIGKILL)
-    failed = wait_for(lambda: (b := get_bot(kube_client, namespace, "fragile")) and b["status"].get("restarts") == 1
-                      and b, 60, "the failure counted")
+    failed = wait_for(
+        lambda: (b := get_bot(kube_client, namespace, "fragile")) and b["status"].get("restarts") == 1 and b,
+        60,
+        "the failure counted",
+    )
     assert "code -9" in failed["status"]["message"] or "exited" in failed["status"]["message"]
     wait_for(lambda: ready(kube_client, namespace, "fragile"), 120, "Ready again")
     bot_id = int(failed["status"]["botId"])
@@ -130,8 +169,10 @@ def test_a_killed_runtime_is_reported_and_the_bot_recovers(
 
 
 def test_bots_keep_trading_while_the_operator_is_down(
-    start_fleet: Callable[..., Fleet], repository: BotRepository,
-    kube_client: client.ApiClient, namespace: str,
+    start_fleet: Callable[..., Fleet],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
 ) -> None:
     from tests.operator.helpers import apply_bot
 
@@ -143,12 +184,20 @@ def test_bots_keep_trading_while_the_operator_is_down(
     fleet.operator.terminate()
     beat = repository.get_bot(bot_id).last_heartbeat
     trades = len(repository.trades(bot_id))
-    wait_for(lambda: repository.get_bot(bot_id).last_heartbeat > beat and len(repository.trades(bot_id)) > trades,
-             90, "heartbeats and trades with the operator down")
+    wait_for(
+        lambda: repository.get_bot(bot_id).last_heartbeat > beat and len(repository.trades(bot_id)) > trades,
+        90,
+        "heartbeats and trades with the operator down",
+    )
     time.sleep(1)
     again = fleet.new_operator()
     again.wait_for_log("became the leader")
-    wait_for(lambda: ready(kube_client, namespace, "steady") and phase(get_bot(kube_client, namespace, "steady"))
-             == "Running", 60, "converged")
+    wait_for(
+        lambda: (
+            ready(kube_client, namespace, "steady") and phase(get_bot(kube_client, namespace, "steady")) == "Running"
+        ),
+        60,
+        "converged",
+    )
     assert get_pod(kube_client, namespace, pod_name("steady"))["metadata"]["uid"] == pod_uid, "pod replaced"
     assert len(repository.runs(bot_id)) == 1

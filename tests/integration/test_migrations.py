@@ -20,8 +20,18 @@ from botops_dev.postgres import PostgresServer, libpq_url, scratch_database
 
 pytestmark = pytest.mark.db
 
-TABLES = {"trading_bots", "bot_runs", "bot_orders", "bot_trades", "bot_performance", "bot_events", "bot_state",
-          "fleet_halts", "exposure_caps", "botops_keys"}
+TABLES = {
+    "trading_bots",
+    "bot_runs",
+    "bot_orders",
+    "bot_trades",
+    "bot_performance",
+    "bot_events",
+    "bot_state",
+    "fleet_halts",
+    "exposure_caps",
+    "botops_keys",
+}
 
 
 @pytest.fixture
@@ -39,8 +49,12 @@ def tables(url: str) -> set[str]:
 
 
 def test_upgrade_to_head_and_back_to_empty(empty_db: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "bot_operator", "db", "upgrade", "--database-url", empty_db],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot_operator", "db", "upgrade", "--database-url", empty_db],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert f"database at revision {migrate.head_revision()}" in result.stdout
     assert tables(empty_db) == TABLES
@@ -62,12 +76,15 @@ def test_migrated_schema_matches_the_models(empty_db: str) -> None:
 
 def test_trigger_notifies_configuration_changes_only(empty_db: str) -> None:
     migrate.upgrade(empty_db)
-    with psycopg.connect(libpq_url(empty_db), autocommit=True) as listener, \
-            psycopg.connect(libpq_url(empty_db), autocommit=True) as writer:
+    with (
+        psycopg.connect(libpq_url(empty_db), autocommit=True) as listener,
+        psycopg.connect(libpq_url(empty_db), autocommit=True) as writer,
+    ):
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         bot_id = writer.execute(
             "INSERT INTO trading_bots (name, user_id, strategy_type, exchange, symbol) "
-            "VALUES ('n', 3, 'CustomStrategy', 'binance', 'BTC/USDT') RETURNING id").fetchone()[0]
+            "VALUES ('n', 3, 'CustomStrategy', 'binance', 'BTC/USDT') RETURNING id"
+        ).fetchone()[0]
         writer.execute("UPDATE trading_bots SET last_heartbeat = now(), status = 'running' WHERE id = %s", (bot_id,))
         writer.execute("UPDATE trading_bots SET symbol = 'ETH/USDT' WHERE id = %s", (bot_id,))
         writer.execute("DELETE FROM trading_bots WHERE id = %s", (bot_id,))

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.db
 
 
 def new_bot(repo: BotRepository, name: str, user_id: int = 1, enabled: bool = True) -> int:
-    return repo.create_bot(TradingBotSpec.model_validate(BASE_SPEC), name=f"{name}-{time.monotonic_ns()}",
-                           user_id=user_id, enabled=enabled)
+    return repo.create_bot(
+        TradingBotSpec.model_validate(BASE_SPEC), name=f"{name}-{time.monotonic_ns()}", user_id=user_id, enabled=enabled
+    )
 
 
 def test_enabled_bots_filtered_by_user(repository: BotRepository) -> None:
@@ -85,14 +86,27 @@ def test_heartbeat_writes_status_and_metrics(repository: BotRepository) -> None:
     bot = repository.get_bot(bot_id)
     assert bot is not None
     assert (bot.status, bot.feed_state, bot.equity, bot.pnl, bot.last_heartbeat) == (
-        "running", "LIVE", 1010.5, 10.5, beat)
+        "running",
+        "LIVE",
+        1010.5,
+        10.5,
+        beat,
+    )
 
 
 def test_record_trade_is_idempotent(repository: BotRepository) -> None:
     bot_id = new_bot(repository, "trades")
-    trade = TradeRecord(client_order_id="b1t1r1", exchange_order_id="9001", symbol="BTC/USDT", side="buy",
-                        amount=Decimal("0.01"), price=Decimal("50000"), fee=Decimal("0.5"),
-                        executed_at=datetime.now(UTC), mode="paper")
+    trade = TradeRecord(
+        client_order_id="b1t1r1",
+        exchange_order_id="9001",
+        symbol="BTC/USDT",
+        side="buy",
+        amount=Decimal("0.01"),
+        price=Decimal("50000"),
+        fee=Decimal("0.5"),
+        executed_at=datetime.now(UTC),
+        mode="paper",
+    )
     assert repository.record_trade(bot_id, trade) is True
     assert repository.record_trade(bot_id, trade) is False
     # the same exchange order under another client id (e.g. found on the exchange later) is a repeat too
@@ -108,8 +122,9 @@ def test_runs_events_and_performance_are_kept(repository: BotRepository) -> None
     lease = repository.acquire_lease(bot_id, "pod/1", 30)
     assert lease is not None
     run_id = repository.start_run(lease, pod="hist-bot", image="img:1", generation=3)
-    repository.record_performance(bot_id, run_id, ts=datetime.now(UTC), equity=1.0, cash=1.0, pnl=0.0,
-                                  drawdown=0.0, position=0.0)
+    repository.record_performance(
+        bot_id, run_id, ts=datetime.now(UTC), equity=1.0, cash=1.0, pnl=0.0, drawdown=0.0, position=0.0
+    )
     repository.record_event(bot_id, "runtime", "started", "started CustomStrategy on BTC/USDT")
     repository.finish_run(run_id, "SIGTERM")
     (run,) = repository.runs(bot_id)
@@ -126,7 +141,11 @@ def test_kubernetes_bot_upsert_is_stable(repository: BotRepository) -> None:
     with repository.session() as s:
         row = s.execute(sa.select(TradingBot).where(TradingBot.id == first)).scalar_one()
         assert (row.source, row.external_ref, row.description, row.user_id) == (
-            "kubernetes", "ns1/gitops-bot", "changed", 5)
+            "kubernetes",
+            "ns1/gitops-bot",
+            "changed",
+            5,
+        )
 
 
 def test_example_rows_are_valid_bots(postgres_server: Any) -> None:

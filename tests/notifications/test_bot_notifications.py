@@ -26,12 +26,18 @@ NOTIFY = {"secretRef": {"name": "bot-notify"}}
 
 
 def notify_env(receiver: Receiver, **extra: str) -> dict[str, str]:
-    return {"BOTOPS_NOTIFY_URLS": receiver.url(TOKEN), "BOTOPS_NOTIFY_DIGEST_SECONDS": "0.5",
-            "BOTOPS_NOTIFY_RETRY_DELAYS": "0.5,1,2,4", **extra}
+    return {
+        "BOTOPS_NOTIFY_URLS": receiver.url(TOKEN),
+        "BOTOPS_NOTIFY_DIGEST_SECONDS": "0.5",
+        "BOTOPS_NOTIFY_RETRY_DELAYS": "0.5,1,2,4",
+        **extra,
+    }
 
 
 def test_paper_bot_notifies_start_fills_and_stop(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     receiver: Receiver,
 ) -> None:
     bot = make_bot(spec_with(notifications=NOTIFY))
@@ -51,7 +57,9 @@ def test_paper_bot_notifies_start_fills_and_stop(
 
 
 def test_trading_goes_on_while_the_channel_fails(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     receiver: Receiver,
 ) -> None:
     receiver.status = 500
@@ -73,30 +81,50 @@ def test_trading_goes_on_while_the_channel_fails(
 
 def assert_no_secret(log: str, repository: BotRepository, bot: Bot) -> None:
     with repository.session() as s:
-        rows = " ".join(str(r) for r in s.execute(sa.text(
-            "SELECT t.*, e.message, e.details FROM trading_bots t LEFT JOIN bot_events e ON e.bot_id = t.id "
-            "WHERE t.id = :id"), {"id": bot.bot_id}).all())
-    haystacks = {"runtime log": log, "database rows": rows, "resource": str(bot.resource()),
-                 "events": str(events(bot.api, bot.namespace, bot.name))}
+        rows = " ".join(
+            str(r)
+            for r in s.execute(
+                sa.text(
+                    "SELECT t.*, e.message, e.details FROM trading_bots t LEFT JOIN bot_events e ON e.bot_id = t.id "
+                    "WHERE t.id = :id"
+                ),
+                {"id": bot.bot_id},
+            ).all()
+        )
+    haystacks = {
+        "runtime log": log,
+        "database rows": rows,
+        "resource": str(bot.resource()),
+        "events": str(events(bot.api, bot.namespace, bot.name)),
+    }
     for where, text in haystacks.items():
         assert TOKEN not in text and "json://" not in text, f"a notification secret leaked into the {where}"
 
 
 def test_operator_tells_once_that_a_crashing_bot_is_in_error(
-    start_operator: Callable[..., Any], kube_client: client.ApiClient, namespace: str, receiver: Receiver,
+    start_operator: Callable[..., Any],
+    kube_client: client.ApiClient,
+    namespace: str,
+    receiver: Receiver,
 ) -> None:
-    client.CoreV1Api(kube_client).create_namespaced_secret(namespace, {
-        "metadata": {"name": "bot-notify"}, "stringData": {"urls": receiver.url(TOKEN)}})
+    client.CoreV1Api(kube_client).create_namespaced_secret(
+        namespace, {"metadata": {"name": "bot-notify"}, "stringData": {"urls": receiver.url(TOKEN)}}
+    )
     operator = start_operator()
     spec = spec_with(notifications=NOTIFY, restartPolicy={"maxRestarts": 1, "initialDelaySeconds": 1})
     apply_bot(kube_client, namespace, "crasher", spec)
     for _ in range(2):
         first = wait_for(lambda: get_pod(kube_client, namespace, pod_name("crasher")), 30, "a pod")
         report_failed(kube_client, namespace, pod_name("crasher"), 2, "AuthenticationError: invalid key")
-        wait_for(lambda f=first: (p := get_pod(kube_client, namespace, pod_name("crasher"))) is None
-                 or p["metadata"]["uid"] != f["metadata"]["uid"] or phase(get_bot(kube_client, namespace,
-                                                                                   "crasher")) == "Error",
-                 30, "the failure handled")
+        wait_for(
+            lambda f=first: (
+                (p := get_pod(kube_client, namespace, pod_name("crasher"))) is None
+                or p["metadata"]["uid"] != f["metadata"]["uid"]
+                or phase(get_bot(kube_client, namespace, "crasher")) == "Error"
+            ),
+            30,
+            "the failure handled",
+        )
     wait_for(lambda: phase(get_bot(kube_client, namespace, "crasher")) == "Error", 30, "Error")
     receiver.wait_for(lambda r: "Bot in Error" in r.titles(), 20)
     time.sleep(6)  # proving a negative needs a window: three more reconcile passes, no repeat
@@ -107,18 +135,28 @@ def test_operator_tells_once_that_a_crashing_bot_is_in_error(
 
 
 def test_a_missing_notifications_secret_is_reported_on_the_bot(
-    start_operator: Callable[..., Any], kube_client: client.ApiClient, namespace: str,
+    start_operator: Callable[..., Any],
+    kube_client: client.ApiClient,
+    namespace: str,
 ) -> None:
     start_operator()
     apply_bot(kube_client, namespace, "lonely", spec_with(notifications={"secretRef": {"name": "no-such"}}))
-    found = wait_for(lambda: [e for e in events(kube_client, namespace, "lonely")
-                              if e["reason"] == "NotificationsInvalid"], 30, "the NotificationsInvalid event")
+    found = wait_for(
+        lambda: [e for e in events(kube_client, namespace, "lonely") if e["reason"] == "NotificationsInvalid"],
+        30,
+        "the NotificationsInvalid event",
+    )
     assert "spec.notifications.secretRef.name: Secret 'no-such' not found" in found[0]["message"]
-    client.CoreV1Api(kube_client).create_namespaced_secret(namespace, {
-        "metadata": {"name": "wrong-key"}, "stringData": {"hooks": "json://127.0.0.1:9/x"}})
+    client.CoreV1Api(kube_client).create_namespaced_secret(
+        namespace, {"metadata": {"name": "wrong-key"}, "stringData": {"hooks": "json://127.0.0.1:9/x"}}
+    )
     apply_bot(kube_client, namespace, "mislabelled", spec_with(notifications={"secretRef": {"name": "wrong-key"}}))
-    found = wait_for(lambda: [e for e in events(kube_client, namespace, "mislabelled")
-                              if e["reason"] == "NotificationsInvalid"], 30, "the NotificationsInvalid event")
-    assert "spec.notifications.secretRef.key: Secret 'wrong-key' has no key 'urls' (it has: hooks)" in \
-        found[0]["message"]
+    found = wait_for(
+        lambda: [e for e in events(kube_client, namespace, "mislabelled") if e["reason"] == "NotificationsInvalid"],
+        30,
+        "the NotificationsInvalid event",
+    )
+    assert (
+        "spec.notifications.secretRef.key: Secret 'wrong-key' has no key 'urls' (it has: hooks)" in found[0]["message"]
+    )
     wait_for(lambda: get_pod(kube_client, namespace, pod_name("lonely")), 20, "the bot still runs")

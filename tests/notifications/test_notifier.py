@@ -10,12 +10,17 @@ from tests.support.receiver import Receiver
 
 def notifier(receiver: Receiver, recorded: list[tuple[str, str, bool]] | None = None, **settings: object) -> Notifier:
     options = {"digest_seconds": 0.5, "retry_delays": (0.2, 0.2), **settings}
+
     def record(event: str, service: str, target: str, ok: bool) -> None:
         if recorded is not None:
             recorded.append((event, service, ok))
 
-    return Notifier([receiver.url()], subject="trading/sma BTC/USDT", settings=Settings(**options),  # type: ignore
-                    recorder=record)
+    return Notifier(
+        [receiver.url()],
+        subject="trading/sma BTC/USDT",
+        settings=Settings(**options),  # type: ignore
+        recorder=record,
+    )
 
 
 def test_a_burst_of_fills_becomes_one_digest(receiver: Receiver) -> None:
@@ -46,8 +51,7 @@ def test_a_repeating_error_is_sent_once_then_summarised(receiver: Receiver) -> N
     n.notify("order_rejected", "Order rejected", ["insufficient funds"], "warning")
     receiver.wait_for(lambda r: len(r.messages) == 2)
     n.close(timeout=5)  # at shutdown, what was held back is summarised once
-    assert receiver.titles() == ["Order refused by a risk limit", "Order rejected",
-                                 "risk limit repeated 19 more times"]
+    assert receiver.titles() == ["Order refused by a risk limit", "Order rejected", "risk limit repeated 19 more times"]
 
 
 def test_failed_deliveries_are_retried_then_counted(receiver: Receiver) -> None:
@@ -89,11 +93,14 @@ def test_severity_and_event_filters() -> None:
         Settings().wants("moon", "info")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "holds no apprise URL"),
-    ("not a url", "URL 1 (scheme '(no scheme)') is not an apprise URL"),
-    ("tgram://123:ABC/456\nfoo://bar", "URL 2 (scheme 'foo') is not an apprise URL"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "holds no apprise URL"),
+        ("not a url", "URL 1 (scheme '(no scheme)') is not an apprise URL"),
+        ("tgram://123:ABC/456\nfoo://bar", "URL 2 (scheme 'foo') is not an apprise URL"),
+    ],
+)
 def test_bad_targets_are_explained(text: str, message: str) -> None:
     with pytest.raises(NotificationConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_urls(text, "spec.notifications.secretRef")

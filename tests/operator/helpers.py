@@ -14,25 +14,43 @@ from tests.support.bots import FAST_SPEC
 
 
 def list_bots(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
-    return list(client.CustomObjectsApi(api).list_namespaced_custom_object(
-        c.GROUP, c.VERSION, namespace, c.PLURAL)["items"])
+    return list(
+        client.CustomObjectsApi(api).list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL)["items"]
+    )
 
 
 def get_bot(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        return dict(client.CustomObjectsApi(api).get_namespaced_custom_object(c.GROUP, c.VERSION, namespace,
-                                                                                c.PLURAL, name))
+        return dict(
+            client.CustomObjectsApi(api).get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
+        )
     except client.ApiException as exc:
         if exc.status == 404:
             return None
         raise
 
 
-def apply_bot(api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any] | None = None,
-              labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return dict(client.CustomObjectsApi(api).create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, {
-        "apiVersion": c.API_VERSION, "kind": c.KIND, "metadata": {"name": name, "labels": labels or {}},
-        "spec": spec or copy.deepcopy(FAST_SPEC)}))
+def apply_bot(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return dict(
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            c.GROUP,
+            c.VERSION,
+            namespace,
+            c.PLURAL,
+            {
+                "apiVersion": c.API_VERSION,
+                "kind": c.KIND,
+                "metadata": {"name": name, "labels": labels or {}},
+                "spec": spec or copy.deepcopy(FAST_SPEC),
+            },
+        )
+    )
 
 
 def get_pod(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:

@@ -23,8 +23,14 @@ pytestmark = [pytest.mark.cluster, pytest.mark.db]
 
 
 def test_row_to_ready_bot_then_update_then_disable(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    control_plane: ControlPlane, namespace: str, user_id: int, tmp_path: Any, fake_exchange: Any,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    control_plane: ControlPlane,
+    namespace: str,
+    user_id: int,
+    tmp_path: Any,
+    fake_exchange: Any,
     migrated_database_url: str,
 ) -> None:
     operator = start_operator()
@@ -48,8 +54,9 @@ def test_row_to_ready_bot_then_update_then_disable(
     handle = Bot.attach(control_plane, kube_client, repository, namespace, name, tmp_path)
     runtime = RuntimeProcess(handle, migrated_database_url, tmp_path, exchange_url=fake_exchange.url)
     try:
-        ready = wait_for(lambda: condition(get_bot(kube_client, namespace, name), "Ready").get("status") == "True", 60,
-                         "Ready=True")
+        ready = wait_for(
+            lambda: condition(get_bot(kube_client, namespace, name), "Ready").get("status") == "True", 60, "Ready=True"
+        )
         tb = get_bot(kube_client, namespace, name)
         assert tb["status"]["phase"] == "Running" and tb["status"]["botId"] == row_id
         assert tb["status"]["runtime"]["feedState"] == "LIVE" and ready
@@ -58,8 +65,11 @@ def test_row_to_ready_bot_then_update_then_disable(
 
         # the row changes: the pod is replaced (the old one is deleted before the new one exists)
         sql(repository, "UPDATE trading_bots SET risk_config = '{\"max_open_orders\": 2}' WHERE id = :id", id=row_id)
-        wait_for(lambda: (p := get_pod(kube_client, namespace, pod_name(name))) is None
-                 or p["metadata"]["uid"] != first_uid, 20, "the old pod gone")
+        wait_for(
+            lambda: (p := get_pod(kube_client, namespace, pod_name(name))) is None or p["metadata"]["uid"] != first_uid,
+            20,
+            "the old pod gone",
+        )
         runtime.terminate()
         new_pod = wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "the new pod")
         assert new_pod["metadata"]["uid"] != first_uid
@@ -76,8 +86,11 @@ def test_row_to_ready_bot_then_update_then_disable(
 
 
 def test_kubectl_apply_examples_registers_bots(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    control_plane: ControlPlane, namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    control_plane: ControlPlane,
+    namespace: str,
 ) -> None:
     import os
     import subprocess
@@ -86,28 +99,41 @@ def test_kubectl_apply_examples_registers_bots(
     start_operator()
     examples = Path(__file__).resolve().parents[2] / "examples"
     env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig_path)}
-    out = subprocess.run([str(control_plane.assets / "kubectl"), "apply", "-n", namespace, "-f", str(examples)],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(control_plane.assets / "kubectl"), "apply", "-n", namespace, "-f", str(examples)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     names = ["paper-sma-crossover", "paper-rsi-trailing-stop", "paper-advanced-framework", "live-btc-ema"]
     for name in names:
         row = wait_for(lambda n=name: repository.get_bot_by_ref(namespace, n), 20, f"{name} registered")
         assert row.source == "kubernetes"
-        body = wait_for(lambda n=name: (b := get_bot(kube_client, namespace, n)) and
-                        condition(b, "Valid").get("status") == "True" and b, 20, f"{name} valid and labelled")
+        body = wait_for(
+            lambda n=name: (
+                (b := get_bot(kube_client, namespace, n)) and condition(b, "Valid").get("status") == "True" and b
+            ),
+            20,
+            f"{name} valid and labelled",
+        )
         assert body["metadata"]["labels"][c.LABEL_BOT_ID] == str(row.id)
         wait_for(lambda n=name: get_pod(kube_client, namespace, pod_name(n)), 20, f"{name} pod")
     live_pod = get_pod(kube_client, namespace, pod_name("live-btc-ema"))
     env_vars = {e["name"]: e for e in live_pod["spec"]["containers"][0]["env"]}
-    assert env_vars["BOTOPS_EXCHANGE_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "binance-keys",
-                                                                             "key": "secret"}
-    assert "REPLACE-WITH" not in str(live_pod) and "REPLACE-WITH" not in str(get_bot(kube_client, namespace,
-                                                                                     "live-btc-ema"))
+    assert env_vars["BOTOPS_EXCHANGE_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "binance-keys", "key": "secret"}
+    assert "REPLACE-WITH" not in str(live_pod) and "REPLACE-WITH" not in str(
+        get_bot(kube_client, namespace, "live-btc-ema")
+    )
 
 
 def test_invalid_rows_and_manifests_are_explained_and_disturb_nothing(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    namespace: str, user_id: int,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
+    user_id: int,
 ) -> None:
     from tests.corpus import CASES, merge
     from tests.operator.helpers import apply_bot, events, phase
@@ -118,32 +144,52 @@ def test_invalid_rows_and_manifests_are_explained_and_disturb_nothing(
     for case in [k for k in CASES if k.layer == "row"]:
         row = case.row()
         with repository.session() as s:  # straight SQL: these rows cannot come from a valid spec
-            bad_rows[case.id] = s.execute(sa.text(
-                "INSERT INTO trading_bots (user_id, name, strategy_type, strategy_params, exchange, symbol, timeframe,"
-                " mode, market_config, broker_config, risk_config, runtime_config) VALUES (:u, :n, :st, "
-                "CAST(:sp AS jsonb), :ex, :sy, :tf, :mo, CAST(:mc AS jsonb), CAST(:bc AS jsonb), CAST(:rc AS jsonb), "
-                "CAST(:rt AS jsonb)) RETURNING id"),
-                {"u": user_id, "n": row["name"] if row["name"] != "row-bot" else f"bad {case.id}",
-                 "st": row["strategy_type"],
-                 "sp": _json(row["strategy_params"]), "ex": row["exchange"], "sy": row["symbol"],
-                 "tf": row["timeframe"], "mo": row["mode"], "mc": _json(row["market_config"]),
-                 "bc": _json(row["broker_config"]), "rc": _json(row["risk_config"]),
-                 "rt": _json(row["runtime_config"])}).scalar_one()
+            bad_rows[case.id] = s.execute(
+                sa.text(
+                    "INSERT INTO trading_bots (user_id, name, strategy_type, strategy_params, exchange, symbol, "
+                    "timeframe, mode, market_config, broker_config, risk_config, runtime_config) VALUES (:u, :n, :st, "
+                    "CAST(:sp AS jsonb), :ex, :sy, :tf, :mo, CAST(:mc AS jsonb), CAST(:bc AS jsonb), "
+                    "CAST(:rc AS jsonb), CAST(:rt AS jsonb)) RETURNING id"
+                ),
+                {
+                    "u": user_id,
+                    "n": row["name"] if row["name"] != "row-bot" else f"bad {case.id}",
+                    "st": row["strategy_type"],
+                    "sp": _json(row["strategy_params"]),
+                    "ex": row["exchange"],
+                    "sy": row["symbol"],
+                    "tf": row["timeframe"],
+                    "mo": row["mode"],
+                    "mc": _json(row["market_config"]),
+                    "bc": _json(row["broker_config"]),
+                    "rc": _json(row["risk_config"]),
+                    "rt": _json(row["runtime_config"]),
+                },
+            ).scalar_one()
     bad_manifest = merge(FAST_SPEC, {"market": {"exchange": "binanse"}})
     start_operator()
     apply_bot(kube_client, namespace, "typo-bot", bad_manifest)
 
     wait_for(lambda: get_bot(kube_client, namespace, f"good-bot-{good}"), 20, "the good row's bot")
     for case in [k for k in CASES if k.id in bad_rows]:
-        row = wait_for(lambda i=bad_rows[case.id]: (r := repository.get_bot(i)) and r.status == "error" and r, 20,
-                       f"row {case.id} marked error")
+        row = wait_for(
+            lambda i=bad_rows[case.id]: (r := repository.get_bot(i)) and r.status == "error" and r,
+            20,
+            f"row {case.id} marked error",
+        )
         for part in case.expect:
             assert part in row.error_message, (case.id, row.error_message)
     from tests.operator.helpers import list_bots
 
     assert {b["metadata"]["name"] for b in list_bots(kube_client, namespace)} == {f"good-bot-{good}", "typo-bot"}
-    typo = wait_for(lambda: phase(get_bot(kube_client, namespace, "typo-bot")) == "Error"
-                    and get_bot(kube_client, namespace, "typo-bot"), 20, "typo-bot in Error")
+    typo = wait_for(
+        lambda: (
+            phase(get_bot(kube_client, namespace, "typo-bot")) == "Error"
+            and get_bot(kube_client, namespace, "typo-bot")
+        ),
+        20,
+        "typo-bot in Error",
+    )
     valid = condition(typo, "Valid")
     assert valid["status"] == "False" and "'binanse' is not a ccxt exchange id" in valid["message"]
     assert condition(typo, "Stalled")["status"] == "True"
@@ -160,7 +206,9 @@ def _json(value: Any) -> str:
 
 
 def test_bot_token_reaches_only_its_own_bot(
-    start_operator: Callable[..., OperatorProcess], kube_client: client.ApiClient, control_plane: ControlPlane,
+    start_operator: Callable[..., OperatorProcess],
+    kube_client: client.ApiClient,
+    control_plane: ControlPlane,
     namespace: str,
 ) -> None:
     from bot_operator.builders.names import service_account_name
@@ -187,15 +235,28 @@ def test_bot_token_reaches_only_its_own_bot(
     assert call("GET", base) == 403
     assert call("GET", f"/api/v1/namespaces/{namespace}/secrets") == 403
     assert call("GET", f"/api/v1/namespaces/{namespace}/pods") == 403
-    assert call("POST", f"/api/v1/namespaces/{namespace}/events", {
-        "metadata": {"generateName": "bot-a."}, "involvedObject": {"kind": c.KIND, "name": "bot-a",
-                                                                   "namespace": namespace},
-        "reason": "Test", "message": "from the runtime", "type": "Normal"}) == 201
+    assert (
+        call(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/events",
+            {
+                "metadata": {"generateName": "bot-a."},
+                "involvedObject": {"kind": c.KIND, "name": "bot-a", "namespace": namespace},
+                "reason": "Test",
+                "message": "from the runtime",
+                "type": "Normal",
+            },
+        )
+        == 201
+    )
 
 
 def test_operator_killed_while_reconciling_20_bots_converges(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    namespace: str, user_id: int,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
+    user_id: int,
 ) -> None:
     from tests.operator.helpers import bot_pods, list_bots
 
@@ -207,8 +268,11 @@ def test_operator_killed_while_reconciling_20_bots_converges(
 
     def converged() -> bool:
         bots = list_bots(kube_client, namespace)
-        return len(bots) == 20 and all((b.get("status") or {}).get("pod") and (b.get("status") or {}).get("botId")
-                                       for b in bots) and len(bot_pods(kube_client, namespace)) == 20
+        return (
+            len(bots) == 20
+            and all((b.get("status") or {}).get("pod") and (b.get("status") or {}).get("botId") for b in bots)
+            and len(bot_pods(kube_client, namespace)) == 20
+        )
 
     wait_for(converged, 120, "20 bots, each with its pod and status")
     pods = bot_pods(kube_client, namespace)
@@ -220,8 +284,14 @@ def test_operator_killed_while_reconciling_20_bots_converges(
 
 
 def test_stale_heartbeat_degrades_then_replaces_the_pod(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    control_plane: ControlPlane, namespace: str, tmp_path: Any, fake_exchange: Any, migrated_database_url: str,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    control_plane: ControlPlane,
+    namespace: str,
+    tmp_path: Any,
+    fake_exchange: Any,
+    migrated_database_url: str,
 ) -> None:
     from tests.operator.helpers import apply_bot, events, phase
 
@@ -234,12 +304,19 @@ def test_stale_heartbeat_degrades_then_replaces_the_pod(
     try:
         wait_for(lambda: phase(get_bot(kube_client, namespace, "quiet-bot")) == "Running", 60, "Running")
         runtime.proc.kill()  # the runtime stops heartbeating; the pod still says Running
-        degraded = wait_for(lambda: (b := get_bot(kube_client, namespace, "quiet-bot")) and phase(b) == "Degraded"
-                            and b, 30, "Degraded")
+        degraded = wait_for(
+            lambda: (b := get_bot(kube_client, namespace, "quiet-bot")) and phase(b) == "Degraded" and b, 30, "Degraded"
+        )
         assert condition(degraded, "Healthy")["status"] == "False"
         assert condition(degraded, "Ready")["status"] == "False"
-        wait_for(lambda: (p := get_pod(kube_client, namespace, pod_name("quiet-bot"))) is not None
-                 and p["metadata"]["uid"] != first["metadata"]["uid"], 60, "the pod replaced")
+        wait_for(
+            lambda: (
+                (p := get_pod(kube_client, namespace, pod_name("quiet-bot"))) is not None
+                and p["metadata"]["uid"] != first["metadata"]["uid"]
+            ),
+            60,
+            "the pod replaced",
+        )
         body = get_bot(kube_client, namespace, "quiet-bot")
         assert body["status"]["restarts"] == 1
         reasons = {e["reason"] for e in events(kube_client, namespace, "quiet-bot")}
@@ -249,38 +326,62 @@ def test_stale_heartbeat_degrades_then_replaces_the_pod(
 
 
 def test_failed_pod_restarts_with_backoff_until_exhausted(
-    start_operator: Callable[..., OperatorProcess], kube_client: client.ApiClient, namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+    kube_client: client.ApiClient,
+    namespace: str,
 ) -> None:
     from tests.operator.helpers import apply_bot, phase
     from tests.support.bots import spec_with
     from tests.support.kubelet import report_failed
 
     start_operator()
-    apply_bot(kube_client, namespace, "crashy", spec_with(restartPolicy={"maxRestarts": 2, "initialDelaySeconds": 2,
-                                                                        "factor": 2, "maxDelaySeconds": 30}))
+    apply_bot(
+        kube_client,
+        namespace,
+        "crashy",
+        spec_with(restartPolicy={"maxRestarts": 2, "initialDelaySeconds": 2, "factor": 2, "maxDelaySeconds": 30}),
+    )
     seen: list[str] = []
     for attempt in (1, 2):
-        created = wait_for(lambda: (p := get_pod(kube_client, namespace, pod_name("crashy"))) and p["metadata"]["uid"]
-                           not in seen and p, 30, f"pod #{attempt}")
+        created = wait_for(
+            lambda: (
+                (p := get_pod(kube_client, namespace, pod_name("crashy"))) and p["metadata"]["uid"] not in seen and p
+            ),
+            30,
+            f"pod #{attempt}",
+        )
         seen.append(created["metadata"]["uid"])
         report_failed(kube_client, namespace, pod_name("crashy"), 2, "AuthenticationError: invalid key")
-        pending = wait_for(lambda n=attempt: (b := get_bot(kube_client, namespace, "crashy"))
-                           and b["status"].get("restarts") == n and b, 20, f"restart {attempt} counted")
+        pending = wait_for(
+            lambda n=attempt: (
+                (b := get_bot(kube_client, namespace, "crashy")) and b["status"].get("restarts") == n and b
+            ),
+            20,
+            f"restart {attempt} counted",
+        )
         assert "AuthenticationError" in pending["status"]["message"]
         assert pending["status"]["phase"] in ("Pending", "Starting")
     # the delays grow: the second restart waited about twice as long as the first
-    third = wait_for(lambda: (p := get_pod(kube_client, namespace, pod_name("crashy"))) and p["metadata"]["uid"]
-                     not in seen and p, 30, "pod #3")
+    third = wait_for(
+        lambda: (p := get_pod(kube_client, namespace, pod_name("crashy"))) and p["metadata"]["uid"] not in seen and p,
+        30,
+        "pod #3",
+    )
     report_failed(kube_client, namespace, pod_name("crashy"), 2, "AuthenticationError: invalid key")
-    failed = wait_for(lambda: (b := get_bot(kube_client, namespace, "crashy")) and phase(b) == "Error" and b, 20,
-                      "Error after exhausting restarts")
+    failed = wait_for(
+        lambda: (b := get_bot(kube_client, namespace, "crashy")) and phase(b) == "Error" and b,
+        20,
+        "Error after exhausting restarts",
+    )
     assert "restarts exhausted (2 allowed)" in failed["status"]["message"]
     assert condition(failed, "Stalled")["status"] == "True"
     assert get_pod(kube_client, namespace, pod_name("crashy"))["metadata"]["uid"] == third["metadata"]["uid"]
 
 
 def test_suspend_and_resume(
-    start_operator: Callable[..., OperatorProcess], kube_client: client.ApiClient, namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+    kube_client: client.ApiClient,
+    namespace: str,
 ) -> None:
     from tests.operator.helpers import apply_bot, phase
 
@@ -288,20 +389,26 @@ def test_suspend_and_resume(
     apply_bot(kube_client, namespace, "sleepy")
     wait_for(lambda: get_pod(kube_client, namespace, pod_name("sleepy")), 20, "the pod")
     objects = client.CustomObjectsApi(kube_client)
-    objects.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, "sleepy",
-                                           {"spec": {"suspended": True}})
+    objects.patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.PLURAL, "sleepy", {"spec": {"suspended": True}}
+    )
     wait_for(lambda: get_pod(kube_client, namespace, pod_name("sleepy")) is None, 20, "no pod while suspended")
-    body = wait_for(lambda: (b := get_bot(kube_client, namespace, "sleepy")) and phase(b) == "Suspended" and b, 20,
-                    "Suspended")
+    body = wait_for(
+        lambda: (b := get_bot(kube_client, namespace, "sleepy")) and phase(b) == "Suspended" and b, 20, "Suspended"
+    )
     assert condition(body, "Suspended")["status"] == "True" and condition(body, "Ready")["reason"] == "Suspended"
-    objects.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, "sleepy",
-                                           {"spec": {"suspended": False}})
+    objects.patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.PLURAL, "sleepy", {"spec": {"suspended": False}}
+    )
     wait_for(lambda: get_pod(kube_client, namespace, pod_name("sleepy")), 20, "the pod again")
 
 
 def test_hand_edit_is_reverted_and_an_idle_fleet_costs_no_writes(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    namespace: str, user_id: int,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
+    user_id: int,
 ) -> None:
     import re
 
@@ -312,17 +419,24 @@ def test_hand_edit_is_reverted_and_an_idle_fleet_costs_no_writes(
     name = f"guarded-{row_id}"
     wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "the pod")
     client.CustomObjectsApi(kube_client).patch_namespaced_custom_object(
-        c.GROUP, c.VERSION, namespace, c.PLURAL, name, {"spec": {"broker": {"cash": 1_000_000}}})
+        c.GROUP, c.VERSION, namespace, c.PLURAL, name, {"spec": {"broker": {"cash": 1_000_000}}}
+    )
     wait_for(lambda: get_bot(kube_client, namespace, name)["spec"]["broker"]["cash"] == 10000, 20, "reverted")
     assert any(e["reason"] == "HandEditReverted" for e in events(kube_client, namespace, name))
 
     def syncer_writes() -> float:
-        return sum(float(v) for v in re.findall(
-            r'botops_operator_api_writes_total\{component="syncer",verb="[a-z]+"\} ([0-9.e+]+)', operator.metrics()))
+        return sum(
+            float(v)
+            for v in re.findall(
+                r'botops_operator_api_writes_total\{component="syncer",verb="[a-z]+"\} ([0-9.e+]+)', operator.metrics()
+            )
+        )
 
     def syncs() -> float:
-        return sum(float(v) for v in re.findall(r'botops_operator_syncs_total\{trigger="[a-z]+"\} ([0-9.e+]+)',
-                                                operator.metrics()))
+        return sum(
+            float(v)
+            for v in re.findall(r'botops_operator_syncs_total\{trigger="[a-z]+"\} ([0-9.e+]+)', operator.metrics())
+        )
 
     before, polls = syncer_writes(), syncs()
     wait_for(lambda: syncs() >= polls + 3, 30, "three more polls")
@@ -330,8 +444,11 @@ def test_hand_edit_is_reverted_and_an_idle_fleet_costs_no_writes(
 
 
 def test_two_replicas_one_acts_and_the_other_takes_over(
-    start_operator: Callable[..., OperatorProcess], repository: BotRepository, kube_client: client.ApiClient,
-    namespace: str, user_id: int,
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
+    user_id: int,
 ) -> None:
     a = start_operator(identity="replica-a")
     a.wait_for_log("became the leader")

@@ -22,34 +22,65 @@ CASES = [
     ("502-html", 502, b"<html>bad gateway</html>", 0.0, ccxt.ExchangeNotAvailable, ErrorKind.transient),
     ("503", 503, None, 0.0, ccxt.ExchangeNotAvailable, ErrorKind.transient),
     ("timeout", 200, None, 3.0, ccxt.RequestTimeout, ErrorKind.transient),
-    ("-1021-recvwindow", 400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."},
-     0.0, ccxt.InvalidNonce, ErrorKind.transient),
-    ("-1001-internal", 500, {"code": -1001, "msg": "Internal error; unable to process your request."}, 0.0,
-     ccxt.OperationFailed, ErrorKind.transient),
-    ("-1-on-500", 500, {"code": -1, "msg": "An unknown error occurred."}, 0.0, ccxt.ExchangeError,
-     ErrorKind.unknown),
+    (
+        "-1021-recvwindow",
+        400,
+        {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."},
+        0.0,
+        ccxt.InvalidNonce,
+        ErrorKind.transient,
+    ),
+    (
+        "-1001-internal",
+        500,
+        {"code": -1001, "msg": "Internal error; unable to process your request."},
+        0.0,
+        ccxt.OperationFailed,
+        ErrorKind.transient,
+    ),
+    ("-1-on-500", 500, {"code": -1, "msg": "An unknown error occurred."}, 0.0, ccxt.ExchangeError, ErrorKind.unknown),
     ("400-empty-object", 400, {}, 0.0, ccxt.ExchangeNotAvailable, ErrorKind.transient),
     ("403-waf", 403, b"<html>forbidden</html>", 0.0, ccxt.ExchangeNotAvailable, ErrorKind.transient),
     ("404", 404, None, 0.0, ccxt.ExchangeNotAvailable, ErrorKind.transient),
-    ("-1013-lot-size", 400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}, 0.0, ccxt.InvalidOrder,
-     ErrorKind.order),
-    ("-2010-balance", 400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}, 0.0,
-     ccxt.InsufficientFunds, ErrorKind.order),
-    ("-2010-duplicate", 400, {"code": -2010, "msg": "Duplicate order sent."}, 0.0, ccxt.InvalidOrder,
-     ErrorKind.order),
-    ("-2015-auth", 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, 0.0,
-     ccxt.AuthenticationError, ErrorKind.fatal),
+    (
+        "-1013-lot-size",
+        400,
+        {"code": -1013, "msg": "Filter failure: LOT_SIZE"},
+        0.0,
+        ccxt.InvalidOrder,
+        ErrorKind.order,
+    ),
+    (
+        "-2010-balance",
+        400,
+        {"code": -2010, "msg": "Account has insufficient balance for requested action."},
+        0.0,
+        ccxt.InsufficientFunds,
+        ErrorKind.order,
+    ),
+    ("-2010-duplicate", 400, {"code": -2010, "msg": "Duplicate order sent."}, 0.0, ccxt.InvalidOrder, ErrorKind.order),
+    (
+        "-2015-auth",
+        401,
+        {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
+        0.0,
+        ccxt.AuthenticationError,
+        ErrorKind.fatal,
+    ),
     ("-1121-symbol", 400, {"code": -1121, "msg": "Invalid symbol."}, 0.0, ccxt.BadSymbol, ErrorKind.fatal),
     ("-9999-unknown", 400, {"code": -9999, "msg": "Something new."}, 0.0, ccxt.ExchangeError, ErrorKind.unknown),
 ]
 
 
-@pytest.mark.parametrize(("status", "body", "hang", "expected", "kind"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
-def test_order_error_mapping(fake_exchange: FakeExchange, status: int, body: Any, hang: float,
-                             expected: type[Exception], kind: ErrorKind) -> None:
-    exchange = build_exchange("binance", credentials=Credentials("key", "secret"), api_url=fake_exchange.url,
-                              timeout_ms=1500)
+@pytest.mark.parametrize(
+    ("status", "body", "hang", "expected", "kind"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_order_error_mapping(
+    fake_exchange: FakeExchange, status: int, body: Any, hang: float, expected: type[Exception], kind: ErrorKind
+) -> None:
+    exchange = build_exchange(
+        "binance", credentials=Credentials("key", "secret"), api_url=fake_exchange.url, timeout_ms=1500
+    )
     exchange.load_markets()
     fake_exchange.inject("POST", "/api/v3/order", status, body, hang=hang)
     with pytest.raises(ccxt.BaseError) as caught:

@@ -27,8 +27,16 @@ class Collector:
         self.queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.state = FeedState()
         client = build_exchange("binance", api_url=exchange.url, timeout_ms=1500)
-        self.poller = CcxtPoller(self.queue, self.state, exchange=client, symbol="BTC/USDT", timeframe="1s",
-                                 warmup_bars=warmup, backoff_initial=0.2, backoff_max=1.0)
+        self.poller = CcxtPoller(
+            self.queue,
+            self.state,
+            exchange=client,
+            symbol="BTC/USDT",
+            timeframe="1s",
+            warmup_bars=warmup,
+            backoff_initial=0.2,
+            backoff_max=1.0,
+        )
         self.items: list[tuple[Any, ...]] = []
 
     def drain(self) -> list[tuple[Any, ...]]:
@@ -107,8 +115,10 @@ class _Recorder(bt.Strategy):  # type: ignore[misc]
 def test_queue_feed_blocks_and_stops_within_qcheck() -> None:
     state = FeedState()
     bars = list(synthetic_bars(7, 30, 1000, 1_700_000_000_000))
-    feed = QueueFeed(producer_factory=lambda out, st: ReplayProducer(
-        out, st, bars=iter(bars), warmup_bars=10, pace=0.05), state=state)
+    feed = QueueFeed(
+        producer_factory=lambda out, st: ReplayProducer(out, st, bars=iter(bars), warmup_bars=10, pace=0.05),
+        state=state,
+    )
     cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
     cerebro.adddata(feed)
     cerebro.addstrategy(_Recorder)
@@ -127,8 +137,10 @@ def test_queue_feed_blocks_and_stops_within_qcheck() -> None:
 
 def test_csv_replay_and_its_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
-    good.write_text("timestamp,open,high,low,close,volume\n1700000060,1,2,0.5,1.5,10\n"
-                    "2023-11-14T22:15:20Z,1.5,2,1,1.8,3\n1700000180000,1.8,1.9,1.7,1.75,2\n")
+    good.write_text(
+        "timestamp,open,high,low,close,volume\n1700000060,1,2,0.5,1.5,10\n"
+        "2023-11-14T22:15:20Z,1.5,2,1,1.8,3\n1700000180000,1.8,1.9,1.7,1.75,2\n"
+    )
     bars = csv_bars(good)
     assert [b.close_ms for b in bars] == [1_700_000_060_000, 1_700_000_120_000, 1_700_000_180_000]
     for content, message in [

@@ -16,14 +16,17 @@ pytestmark = [pytest.mark.cluster, pytest.mark.db]
 
 
 def test_paper_bot_trades_reports_and_stops_on_sigterm(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
 ) -> None:
     bot = make_bot()
     runtime = start_runtime(bot)
     runtime.wait_for_log("acquired the lease")
     wait_for(lambda: len(repository.trades(bot.bot_id)) >= 2, 90, "two paper trades in bot_trades")
-    status = wait_for(lambda: (s := bot.runtime_status()).get("tradeCount", 0) >= 2 and s, 30,
-                      "status.runtime.tradeCount >= 2")
+    status = wait_for(
+        lambda: (s := bot.runtime_status()).get("tradeCount", 0) >= 2 and s, 30, "status.runtime.tradeCount >= 2"
+    )
     assert status["feedState"] == "LIVE"
     assert status["lastHeartbeat"].endswith("Z") and status["leaseToken"] >= 1
     assert status["generation"] == bot.body["metadata"]["generation"]
@@ -32,8 +35,9 @@ def test_paper_bot_trades_reports_and_stops_on_sigterm(
     assert row is not None and row.status == "running" and row.last_heartbeat is not None
     assert row.equity is not None and row.feed_state == "LIVE"
     trades = repository.trades(bot.bot_id)
-    assert {t.mode for t in trades} == {"paper"} and all(t.client_order_id.startswith(f"bt{bot.bot_id}-")
-                                                          for t in trades)
+    assert {t.mode for t in trades} == {"paper"} and all(
+        t.client_order_id.startswith(f"bt{bot.bot_id}-") for t in trades
+    )
     assert runtime.http("/readyz")[0] == 200 and runtime.http("/healthz")[0] == 200
     code, metrics = runtime.http("/metrics")
     assert code == 200 and 'botops_feed_state{bot="' in metrics and "botops_trades_total" in metrics
@@ -49,7 +53,9 @@ def test_paper_bot_trades_reports_and_stops_on_sigterm(
 
 
 def test_5xx_burst_breaks_then_recovers_the_feed(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     fake_exchange: FakeExchange,
 ) -> None:
     bot = make_bot()
@@ -57,14 +63,17 @@ def test_5xx_burst_breaks_then_recovers_the_feed(
     wait_for(lambda: bot.runtime_status().get("feedState") == "LIVE", 60, "feed LIVE")
     fake_exchange.inject("GET", "/api/v3/klines", 503, None, times=4)
     wait_for(lambda: [e for e in repository.events(bot.bot_id) if e.type == "feed_lost"], 30, "feed_lost event")
-    wait_for(lambda: [e for e in repository.events(bot.bot_id) if e.type == "feed_recovered"], 60,
-             "feed_recovered event")
+    wait_for(
+        lambda: [e for e in repository.events(bot.bot_id) if e.type == "feed_recovered"], 60, "feed_recovered event"
+    )
     assert runtime.proc.poll() is None
     assert runtime.terminate() < 10 and runtime.proc.returncode == 0
 
 
 def test_authentication_failure_stops_with_the_reason(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     fake_exchange: FakeExchange,
 ) -> None:
     bot = make_bot()
@@ -81,7 +90,9 @@ def test_authentication_failure_stops_with_the_reason(
 
 
 def test_second_runtime_for_the_same_bot_refuses_to_trade(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
 ) -> None:
     bot = make_bot()
     first = start_runtime(bot, label="first")
@@ -97,7 +108,8 @@ def test_second_runtime_for_the_same_bot_refuses_to_trade(
 
 
 def test_idle_runtime_uses_almost_no_cpu(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess],
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
 ) -> None:
     from tests.support.bots import spec_with
 
@@ -114,26 +126,34 @@ def test_idle_runtime_uses_almost_no_cpu(
 
 
 def test_live_order_whose_response_times_out_is_booked_exactly_once(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     fake_exchange: FakeExchange,
 ) -> None:
     from tests.support.bots import spec_with
 
-    spec = spec_with(mode="live", broker__credentialsSecretRef={"name": "exchange-keys"},
-                     risk__maxDailyLoss=1000)
+    spec = spec_with(mode="live", broker__credentialsSecretRef={"name": "exchange-keys"}, risk__maxDailyLoss=1000)
     bot = make_bot(spec)
     # The exchange books the first order, then answers only after the client (2 s timeout) gave up.
     fake_exchange.inject("POST", "/api/v3/order", 200, None, hang=3.0)
-    runtime = start_runtime(bot, extra_env={"BOTOPS_EXCHANGE_API_KEY": "test-key",
-                                            "BOTOPS_EXCHANGE_SECRET": "test-secret"})
+    runtime = start_runtime(
+        bot, extra_env={"BOTOPS_EXCHANGE_API_KEY": "test-key", "BOTOPS_EXCHANGE_SECRET": "test-secret"}
+    )
     match = runtime.wait_for_log(r"order (bt\S+): ambiguous failure", 120)
     cid = match.group(1)
-    wait_for(lambda: [t for t in repository.trades(bot.bot_id) if t.client_order_id == cid], 30,
-             f"the trade of {cid} recorded")
+    wait_for(
+        lambda: [t for t in repository.trades(bot.bot_id) if t.client_order_id == cid],
+        30,
+        f"the trade of {cid} recorded",
+    )
     runtime.terminate()
     assert len([o for o in fake_exchange.orders if o.client_order_id == cid]) == 1
-    posts = [p for m, path, p in fake_exchange.request_log if m == "POST" and path == "/api/v3/order"
-             and p.get("newClientOrderId") == cid]
+    posts = [
+        p
+        for m, path, p in fake_exchange.request_log
+        if m == "POST" and path == "/api/v3/order" and p.get("newClientOrderId") == cid
+    ]
     assert len(posts) == 1, "the order was sent again"
     (order,) = [o for o in repository.orders(bot.bot_id) if o.client_order_id == cid]
     assert order.status == "filled" and order.exchange_order_id is not None
@@ -142,7 +162,9 @@ def test_live_order_whose_response_times_out_is_booked_exactly_once(
 
 
 def test_database_outage_loses_no_trade(
-    make_bot: Callable[..., Bot], start_runtime: Callable[..., RuntimeProcess], repository: BotRepository,
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
     migrated_database_url: str,
 ) -> None:
     import re
@@ -153,14 +175,20 @@ def test_database_outage_loses_no_trade(
     try:
         bot = make_bot()
         # a lease long enough to trade through the outage (it bounds how long a bot trades unconfirmed)
-        runtime = start_runtime(bot, database_url=_via_proxy(migrated_database_url, proxy.port),
-                                extra_env={"BOTOPS_LEASE_TTL_SECONDS": "180"})
+        runtime = start_runtime(
+            bot,
+            database_url=_via_proxy(migrated_database_url, proxy.port),
+            extra_env={"BOTOPS_LEASE_TTL_SECONDS": "180"},
+        )
         wait_for(lambda: len(repository.trades(bot.bot_id)) >= 1, 90, "a first trade")
         proxy.cut()
         runtime.wait_for_log("spooling to", 30)
         before = len(re.findall(r"trade (bt\S+):", runtime.log()))
-        wait_for(lambda: len(re.findall(r"trade (bt\S+):", runtime.log())) >= before + 2, 90,
-                 "two trades while the database is away")
+        wait_for(
+            lambda: len(re.findall(r"trade (bt\S+):", runtime.log())) >= before + 2,
+            90,
+            "two trades while the database is away",
+        )
         proxy.restore()
         runtime.wait_for_log("replayed \\d+ spooled records", 60)
         runtime.terminate()

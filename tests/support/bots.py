@@ -28,9 +28,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 # A paper bot on the loopback exchange: 1 s candles, fast averages, so it trades within seconds.
 FAST_SPEC: dict[str, Any] = {
-    "strategy": {"type": "CustomStrategy", "params": {
-        "entry_logic": {"name": "sma_crossover", "params": {"fast_period": 3, "slow_period": 8}},
-        "exit_logic": [{"name": "stop_loss", "params": {"stop_loss_pct": 0.05}}], "stake": 0.5}},
+    "strategy": {
+        "type": "CustomStrategy",
+        "params": {
+            "entry_logic": {"name": "sma_crossover", "params": {"fast_period": 3, "slow_period": 8}},
+            "exit_logic": [{"name": "stop_loss", "params": {"stop_loss_pct": 0.05}}],
+            "stake": 0.5,
+        },
+    },
     "market": {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1s", "warmupBars": 20},
     "mode": "paper",
     "broker": {"cash": 10000, "commission": 0.001},
@@ -52,72 +57,120 @@ def spec_with(**changes: Any) -> dict[str, Any]:
 class Bot:
     """A TradingBot resource, its trading_bots row and its RBAC, created like the operator does."""
 
-    def __init__(self, plane: ControlPlane, api: client.ApiClient, repo: BotRepository, namespace: str, name: str,
-                 spec: dict[str, Any], tmp_path: Path, user_id: int | None = None) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        api: client.ApiClient,
+        repo: BotRepository,
+        namespace: str,
+        name: str,
+        spec: dict[str, Any],
+        tmp_path: Path,
+        user_id: int | None = None,
+    ) -> None:
         self.plane, self.api, self.repo, self.namespace, self.name = plane, api, repo, namespace, name
         parsed = TradingBotSpec.model_validate(spec)
         self.bot_id = repo.upsert_kubernetes_bot(namespace, name, parsed, user_id=user_id)
         labels = bot_labels(name, self.bot_id, c.SOURCE_KUBERNETES, user_id)
         objects = client.CustomObjectsApi(api)
-        self.body = objects.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, {
-            "apiVersion": c.API_VERSION, "kind": c.KIND,
-            "metadata": {"name": name, "labels": labels}, "spec": spec})
+        self.body = objects.create_namespaced_custom_object(
+            c.GROUP,
+            c.VERSION,
+            namespace,
+            c.PLURAL,
+            {"apiVersion": c.API_VERSION, "kind": c.KIND, "metadata": {"name": name, "labels": labels}, "spec": spec},
+        )
         resource = TradingBot.from_resource(self.body)
-        for obj in (build_service_account(resource, labels), build_role(resource, labels),
-                    build_role_binding(resource, labels)):
+        for obj in (
+            build_service_account(resource, labels),
+            build_role(resource, labels),
+            build_role_binding(resource, labels),
+        ):
             create_from_dict(api, obj, namespace=namespace)
         self.kubeconfig = plane.write_service_account_kubeconfig(
-            namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig")
+            namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig"
+        )
 
     @classmethod
-    def attach(cls, plane: ControlPlane, api: client.ApiClient, repo: BotRepository, namespace: str, name: str,
-               tmp_path: Path) -> Bot:
+    def attach(
+        cls, plane: ControlPlane, api: client.ApiClient, repo: BotRepository, namespace: str, name: str, tmp_path: Path
+    ) -> Bot:
         """A bot the operator created: only the runtime's kubeconfig is made here."""
         bot = cls.__new__(cls)
         bot.plane, bot.api, bot.repo, bot.namespace, bot.name = plane, api, repo, namespace, name
         bot.body = bot.resource()
         bot.bot_id = int(bot.body["metadata"]["labels"][c.LABEL_BOT_ID])
         bot.kubeconfig = plane.write_service_account_kubeconfig(
-            namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig")
+            namespace, service_account_name(name), tmp_path / f"{name}.kubeconfig"
+        )
         return bot
 
     def resource(self) -> dict[str, Any]:
-        return dict(client.CustomObjectsApi(self.api).get_namespaced_custom_object(
-            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name))
+        return dict(
+            client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+                c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name
+            )
+        )
 
     def runtime_status(self) -> dict[str, Any]:
         return dict((self.resource().get("status") or {}).get("runtime") or {})
 
     def patch_spec(self, changes: dict[str, Any]) -> None:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
-            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"spec": changes})
+            c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"spec": changes}
+        )
 
 
 class RuntimeProcess:
     """The real `python -m bot_runtime run`, as a local process with the bot's own credentials."""
 
-    def __init__(self, bot: Bot, database_url: str, log_dir: Path, exchange_url: str | None = None,
-                 extra_env: dict[str, str] | None = None, label: str = "runtime") -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        database_url: str,
+        log_dir: Path,
+        exchange_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        label: str = "runtime",
+    ) -> None:
         self.bot = bot
         self.health_port = free_port()
         self.log_path = log_dir / f"{bot.name}-{label}-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_") and k != "KUBECONFIG"}
-        env.update({
-            "BOTOPS_SPOOL_DIR": str(log_dir / f"spool-{label}"),
-            "BOTOPS_POD_NAME": f"{bot.name}-{label}",
-            "BOTOPS_EXCHANGE_TIMEOUT_MS": "2000",
-            "BOTOPS_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "BOTOPS_SPOOL_DIR": str(log_dir / f"spool-{label}"),
+                "BOTOPS_POD_NAME": f"{bot.name}-{label}",
+                "BOTOPS_EXCHANGE_TIMEOUT_MS": "2000",
+                "BOTOPS_LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if exchange_url:
             env["BOTOPS_EXCHANGE_API_URL"] = exchange_url
         env.update(extra_env or {})
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot_runtime", "run", "--bot", bot.name, "--namespace", bot.namespace,
-             "--kubeconfig", str(bot.kubeconfig), "--database-url", database_url,
-             "--health-port", str(self.health_port)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "bot_runtime",
+                "run",
+                "--bot",
+                bot.name,
+                "--namespace",
+                bot.namespace,
+                "--kubeconfig",
+                str(bot.kubeconfig),
+                "--database-url",
+                database_url,
+                "--health-port",
+                str(self.health_port),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
         )
 
     @property

@@ -91,8 +91,7 @@ class FakeExchange:
 
     # ------------------------------------------------------------------------------ test controls
 
-    def inject(self, method: str, path: str, status: int, body: Any = None, times: int = 1,
-               hang: float = 0.0) -> None:
+    def inject(self, method: str, path: str, status: int, body: Any = None, times: int = 1, hang: float = 0.0) -> None:
         with self._lock:
             self.faults.append(Fault(method, path, status, body, hang, times))
 
@@ -102,8 +101,11 @@ class FakeExchange:
 
     def filled_orders(self, client_order_id: str | None = None) -> list[Order]:
         with self._lock:
-            return [o for o in self.orders if o.status == "FILLED"
-                    and (client_order_id is None or o.client_order_id == client_order_id)]
+            return [
+                o
+                for o in self.orders
+                if o.status == "FILLED" and (client_order_id is None or o.client_order_id == client_order_id)
+            ]
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -131,8 +133,22 @@ class FakeExchange:
             if t == last_open:  # still forming: the close so far
                 c = self.price_fn(now)
             hi, lo = max(o, c) + 0.05, min(o, c) - 0.05
-            out.append([t, f"{o:.2f}", f"{hi:.2f}", f"{lo:.2f}", f"{c:.2f}", "1.5", t + step - 1, "150.0", 10,
-                        "0.7", "70.0", "0"])
+            out.append(
+                [
+                    t,
+                    f"{o:.2f}",
+                    f"{hi:.2f}",
+                    f"{lo:.2f}",
+                    f"{c:.2f}",
+                    "1.5",
+                    t + step - 1,
+                    "150.0",
+                    10,
+                    "0.7",
+                    "70.0",
+                    "0",
+                ]
+            )
             t += step
         return out
 
@@ -187,33 +203,69 @@ class FakeExchange:
         with self._lock:
             for o in self.orders:
                 if ("orderId" in params and str(o.order_id) == params["orderId"]) or (
-                        "origClientOrderId" in params and o.client_order_id == params["origClientOrderId"]):
+                    "origClientOrderId" in params and o.client_order_id == params["origClientOrderId"]
+                ):
                     return o
         raise ExchangeReject(400, {"code": -2013, "msg": "Order does not exist."})
 
     def order_json(self, o: Order) -> dict[str, Any]:
         price = o.quote / o.executed if o.executed else (o.price or 0.0)
         return {
-            "symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id,
-            "transactTime": o.time_ms, "time": o.time_ms, "updateTime": o.time_ms,
-            "price": f"{o.price or 0:.2f}", "origQty": f"{o.qty:.5f}", "executedQty": f"{o.executed:.5f}",
-            "cummulativeQuoteQty": f"{o.quote:.8f}", "status": o.status, "timeInForce": "GTC",
-            "type": o.type, "side": o.side,
-            "fills": [{"price": f"{price:.2f}", "qty": f"{o.executed:.5f}", "commission": "0",
-                       "commissionAsset": "USDT", "tradeId": o.order_id}] if o.executed else [],
+            "symbol": o.symbol,
+            "orderId": o.order_id,
+            "clientOrderId": o.client_order_id,
+            "transactTime": o.time_ms,
+            "time": o.time_ms,
+            "updateTime": o.time_ms,
+            "price": f"{o.price or 0:.2f}",
+            "origQty": f"{o.qty:.5f}",
+            "executedQty": f"{o.executed:.5f}",
+            "cummulativeQuoteQty": f"{o.quote:.8f}",
+            "status": o.status,
+            "timeInForce": "GTC",
+            "type": o.type,
+            "side": o.side,
+            "fills": [
+                {
+                    "price": f"{price:.2f}",
+                    "qty": f"{o.executed:.5f}",
+                    "commission": "0",
+                    "commissionAsset": "USDT",
+                    "tradeId": o.order_id,
+                }
+            ]
+            if o.executed
+            else [],
         }
 
     def exchange_info(self) -> dict[str, Any]:
-        return {"timezone": "UTC", "serverTime": self.now_ms(), "rateLimits": [], "symbols": [{
-            "symbol": b + q, "status": "TRADING", "baseAsset": b, "quoteAsset": q,
-            "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
-            "orderTypes": ["LIMIT", "MARKET"], "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
-            "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
-            "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000", "tickSize": "0.01"},
-                {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000", "stepSize": "0.00001"},
-                {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "9000000"},
-            ]} for b, q in self.symbols]}
+        return {
+            "timezone": "UTC",
+            "serverTime": self.now_ms(),
+            "rateLimits": [],
+            "symbols": [
+                {
+                    "symbol": b + q,
+                    "status": "TRADING",
+                    "baseAsset": b,
+                    "quoteAsset": q,
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                    "quoteAssetPrecision": 8,
+                    "orderTypes": ["LIMIT", "MARKET"],
+                    "isSpotTradingAllowed": True,
+                    "isMarginTradingAllowed": False,
+                    "permissions": ["SPOT"],
+                    "permissionSets": [["SPOT"]],
+                    "filters": [
+                        {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000", "tickSize": "0.01"},
+                        {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000", "stepSize": "0.00001"},
+                        {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "9000000"},
+                    ],
+                }
+                for b, q in self.symbols
+            ],
+        }
 
     # ---------------------------------------------------------------------------------- routing
 
@@ -228,13 +280,25 @@ class FakeExchange:
             return 200, self.klines(params["symbol"], params["interval"], start, end, int(params.get("limit", 500)))
         if method == "GET" and path in ("/api/v3/ticker/24hr", "/api/v3/ticker/price"):
             price = f"{self.last_price():.2f}"
-            return 200, {"symbol": params.get("symbol"), "lastPrice": price, "price": price, "openPrice": price,
-                         "highPrice": price, "lowPrice": price, "volume": "100", "quoteVolume": "10000",
-                         "closeTime": self.now_ms()}
+            return 200, {
+                "symbol": params.get("symbol"),
+                "lastPrice": price,
+                "price": price,
+                "openPrice": price,
+                "highPrice": price,
+                "lowPrice": price,
+                "volume": "100",
+                "quoteVolume": "10000",
+                "closeTime": self.now_ms(),
+            }
         if method == "GET" and path == "/api/v3/account":
             with self._lock:
-                return 200, {"balances": [{"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"}
-                                          for a, v in self.balances.items()], "permissions": ["SPOT"]}
+                return 200, {
+                    "balances": [
+                        {"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"} for a, v in self.balances.items()
+                    ],
+                    "permissions": ["SPOT"],
+                }
         if path == "/api/v3/order":
             if method == "POST":
                 return 200, self.order_json(self.place(params))
@@ -249,23 +313,39 @@ class FakeExchange:
                     return 200, self.order_json(order)
         if method == "GET" and path == "/api/v3/openOrders":
             with self._lock:
-                return 200, [self.order_json(o) for o in self.orders if o.status == "NEW"
-                             and ("symbol" not in params or o.symbol == params["symbol"])]
+                return 200, [
+                    self.order_json(o)
+                    for o in self.orders
+                    if o.status == "NEW" and ("symbol" not in params or o.symbol == params["symbol"])
+                ]
         if method == "GET" and path == "/api/v3/allOrders":
             with self._lock:
                 return 200, [self.order_json(o) for o in self.orders if o.symbol == params.get("symbol")]
         if method == "GET" and path == "/api/v3/myTrades":
             with self._lock:
                 since = int(params.get("startTime", 0))
-                return 200, [self._trade_json(o) for o in self.orders if o.executed and o.time_ms >= since
-                             and o.symbol == params.get("symbol")]
+                return 200, [
+                    self._trade_json(o)
+                    for o in self.orders
+                    if o.executed and o.time_ms >= since and o.symbol == params.get("symbol")
+                ]
         return 404, {"code": -1, "msg": f"not faked: {method} {path}"}
 
     def _trade_json(self, o: Order) -> dict[str, Any]:
         price = o.quote / o.executed
-        return {"symbol": o.symbol, "id": o.order_id, "orderId": o.order_id, "price": f"{price:.2f}",
-                "qty": f"{o.executed:.5f}", "quoteQty": f"{o.quote:.8f}", "commission": "0",
-                "commissionAsset": "USDT", "time": o.time_ms, "isBuyer": o.side == "BUY", "isMaker": False}
+        return {
+            "symbol": o.symbol,
+            "id": o.order_id,
+            "orderId": o.order_id,
+            "price": f"{price:.2f}",
+            "qty": f"{o.executed:.5f}",
+            "quoteQty": f"{o.quote:.8f}",
+            "commission": "0",
+            "commissionAsset": "USDT",
+            "time": o.time_ms,
+            "isBuyer": o.side == "BUY",
+            "isMaker": False,
+        }
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         exchange = self

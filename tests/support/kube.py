@@ -28,8 +28,7 @@ def apply_crd_file(plane: ControlPlane, path: Path, timeout: float = 30) -> None
         if status == 409:
             _, current = plane.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
             crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            status, body = plane.request(
-                "PUT", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", crd)
+            status, body = plane.request("PUT", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", crd)
         if status not in (200, 201):
             raise AssertionError(f"CRD {name} from {path} was refused ({status}): {body}")
         wait_for(lambda n=name: _crd_established(plane, n), timeout, f"CRD {name} established")

@@ -17,20 +17,57 @@ def _now() -> str:
 
 def report_running(api: client.ApiClient, namespace: str, pod: str, ready: bool = True) -> None:
     status = "True" if ready else "False"
-    client.CoreV1Api(api).patch_namespaced_pod_status(pod, namespace, {"status": {
-        "phase": "Running", "startTime": _now(),
-        "conditions": [{"type": "Ready", "status": status, "lastTransitionTime": _now()},
-                       {"type": "ContainersReady", "status": status, "lastTransitionTime": _now()}],
-        "containerStatuses": [{"name": "runtime", "ready": ready, "restartCount": 0, "image": "img",
-                               "imageID": "", "state": {"running": {"startedAt": _now()}}}],
-    }})
+    client.CoreV1Api(api).patch_namespaced_pod_status(
+        pod,
+        namespace,
+        {
+            "status": {
+                "phase": "Running",
+                "startTime": _now(),
+                "conditions": [
+                    {"type": "Ready", "status": status, "lastTransitionTime": _now()},
+                    {"type": "ContainersReady", "status": status, "lastTransitionTime": _now()},
+                ],
+                "containerStatuses": [
+                    {
+                        "name": "runtime",
+                        "ready": ready,
+                        "restartCount": 0,
+                        "image": "img",
+                        "imageID": "",
+                        "state": {"running": {"startedAt": _now()}},
+                    }
+                ],
+            }
+        },
+    )
 
 
 def report_failed(api: client.ApiClient, namespace: str, pod: str, exit_code: int, message: str) -> None:
-    client.CoreV1Api(api).patch_namespaced_pod_status(pod, namespace, {"status": {
-        "phase": "Failed",
-        "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": _now()}],
-        "containerStatuses": [{"name": "runtime", "ready": False, "restartCount": 0, "image": "img", "imageID": "",
-                               "state": {"terminated": {"exitCode": exit_code, "reason": "Error",
-                                                        "message": message, "finishedAt": _now()}}}],
-    }})
+    client.CoreV1Api(api).patch_namespaced_pod_status(
+        pod,
+        namespace,
+        {
+            "status": {
+                "phase": "Failed",
+                "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": _now()}],
+                "containerStatuses": [
+                    {
+                        "name": "runtime",
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": "img",
+                        "imageID": "",
+                        "state": {
+                            "terminated": {
+                                "exitCode": exit_code,
+                                "reason": "Error",
+                                "message": message,
+                                "finishedAt": _now(),
+                            }
+                        },
+                    }
+                ],
+            }
+        },
+    )

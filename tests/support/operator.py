@@ -17,24 +17,58 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class OperatorProcess:
-    def __init__(self, plane: ControlPlane, database_url: str, namespace: str, log_dir: Path,
-                 user_id: int | None = None, identity: str = "op-a", extra_env: dict[str, str] | None = None,
-                 args: list[str] | None = None, kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        database_url: str,
+        namespace: str,
+        log_dir: Path,
+        user_id: int | None = None,
+        identity: str = "op-a",
+        extra_env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        kubeconfig: Path | None = None,
+    ) -> None:
         self.health_port = free_port()
         self.log_path = log_dir / f"operator-{identity}-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_")}
-        env.update({"PYTHONUNBUFFERED": "1", "BOTOPS_LEADER_LEASE_SECONDS": "5", "BOTOPS_LEADER_RENEW_SECONDS": "1",
-                    "BOTOPS_RUNTIME_IMAGE": "tradingbot-operator:test"})
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "BOTOPS_LEADER_LEASE_SECONDS": "5",
+                "BOTOPS_LEADER_RENEW_SECONDS": "1",
+                "BOTOPS_RUNTIME_IMAGE": "tradingbot-operator:test",
+            }
+        )
         env.update(extra_env or {})
-        command = [sys.executable, "-m", "bot_operator", "run", "--namespace", namespace, "--bots-namespace",
-                   namespace, "--kubeconfig", str(kubeconfig or plane.kubeconfig_path), "--database-url", database_url,
-                   "--poll-interval", "2", "--resync-interval", "2", "--health-port", str(self.health_port),
-                   "--identity", identity]
+        command = [
+            sys.executable,
+            "-m",
+            "bot_operator",
+            "run",
+            "--namespace",
+            namespace,
+            "--bots-namespace",
+            namespace,
+            "--kubeconfig",
+            str(kubeconfig or plane.kubeconfig_path),
+            "--database-url",
+            database_url,
+            "--poll-interval",
+            "2",
+            "--resync-interval",
+            "2",
+            "--health-port",
+            str(self.health_port),
+            "--identity",
+            identity,
+        ]
         if user_id is not None:
             command += ["--user-id", str(user_id)]
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(command + (args or []), stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=REPO)
+        self.proc = subprocess.Popen(
+            command + (args or []), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

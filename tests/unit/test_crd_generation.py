@@ -15,15 +15,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_committed_crds_match_the_models() -> None:
-    result = subprocess.run([sys.executable, str(REPO / "hack" / "gen-crds.py"), "--check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "hack" / "gen-crds.py"), "--check"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_every_field_has_a_description() -> None:
     schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    assert check_descriptions({"properties": {"spec": schema["properties"]["spec"],
-                                              "status": schema["properties"]["status"]}}) == []
+    assert (
+        check_descriptions(
+            {"properties": {"spec": schema["properties"]["spec"], "status": schema["properties"]["status"]}}
+        )
+        == []
+    )
 
 
 def test_schema_is_structural_for_1_20() -> None:

@@ -12,8 +12,10 @@ SHARED_NAMES = {"__init__", "__main__", "cli", "settings"}
 
 
 def test_the_operator_entry_point_imports_neither_backtrader_nor_ccxt() -> None:
-    probe = ("import sys, bot_operator.cli, bot_operator.runner; "
-             "print(sorted(m for m in ('backtrader', 'ccxt') if m in sys.modules))")
+    probe = (
+        "import sys, bot_operator.cli, bot_operator.runner; "
+        "print(sorted(m for m in ('backtrader', 'ccxt') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -28,10 +30,12 @@ def test_no_module_name_is_used_in_two_packages() -> None:
 
 
 def test_the_operator_checks_plugin_parameters_from_their_schema_alone() -> None:
-    probe = ("import sys; from bot_runtime.api.validation import validate_spec; "
-             "_, r = validate_spec({'strategy': {'type': 'BreakoutMomentum', 'params': "
-             "{'entry_period': 5, 'exit_period': 9}}, 'market': {'exchange': 'binance', 'symbol': 'BTC/USDT'}}); "
-             "print(r.errors, 'backtrader' in sys.modules)")
+    probe = (
+        "import sys; from bot_runtime.api.validation import validate_spec; "
+        "_, r = validate_spec({'strategy': {'type': 'BreakoutMomentum', 'params': "
+        "{'entry_period': 5, 'exit_period': 9}}, 'market': {'exchange': 'binance', 'symbol': 'BTC/USDT'}}); "
+        "print(r.errors, 'backtrader' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['spec.strategy.params: exit_period (9) must not exceed entry_period (5)'] False"

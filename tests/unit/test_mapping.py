@@ -28,8 +28,10 @@ def specs(draw: st.DrawFn) -> TradingBotSpec:
     feed = "ccxt" if mode == "live" else draw(st.sampled_from(["ccxt", "synthetic", "csv"]))
     raw: dict[str, Any] = {
         "description": draw(optional(st.text(max_size=40))),
-        "strategy": {"type": draw(st.from_regex(r"[A-Z][A-Za-z0-9_]{0,20}", fullmatch=True)),
-                     "params": draw(st.dictionaries(names, json_scalars, max_size=4))},
+        "strategy": {
+            "type": draw(st.from_regex(r"[A-Z][A-Za-z0-9_]{0,20}", fullmatch=True)),
+            "params": draw(st.dictionaries(names, json_scalars, max_size=4)),
+        },
         "market": {
             "exchange": draw(st.sampled_from(["binance", "kraken", "coinbase", "okx"])),
             "symbol": draw(st.from_regex(r"[A-Z0-9]{1,6}/[A-Z0-9]{1,6}(:[A-Z]{1,4})?", fullmatch=True)),
@@ -42,34 +44,63 @@ def specs(draw: st.DrawFn) -> TradingBotSpec:
         },
         "mode": mode,
         "broker": {
-            "cash": draw(small), "commission": draw(st.floats(0, 0.1)), "slippage": draw(st.floats(0, 0.1)),
-            "credentials_secret_ref": draw(optional(st.fixed_dictionaries(
-                {"name": secret_names},
-                optional={"api_key_key": names, "secret_key": names, "password_key": names}))),
+            "cash": draw(small),
+            "commission": draw(st.floats(0, 0.1)),
+            "slippage": draw(st.floats(0, 0.1)),
+            "credentials_secret_ref": draw(
+                optional(
+                    st.fixed_dictionaries(
+                        {"name": secret_names},
+                        optional={"api_key_key": names, "secret_key": names, "password_key": names},
+                    )
+                )
+            ),
         },
-        "risk": {"max_position_size": draw(optional(small)), "max_daily_loss": draw(optional(small)),
-                 "max_open_orders": draw(st.integers(1, 100))},
+        "risk": {
+            "max_position_size": draw(optional(small)),
+            "max_daily_loss": draw(optional(small)),
+            "max_open_orders": draw(st.integers(1, 100)),
+        },
         "runtime": {
             "image": draw(optional(st.sampled_from(["ghcr.io/x/bot:1", "bot:dev"]))),
             "image_pull_policy": draw(optional(st.sampled_from(["Always", "IfNotPresent", "Never"]))),
-            "resources": draw(optional(st.fixed_dictionaries({}, optional={
-                "requests": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2),
-                "limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2)}))),
+            "resources": draw(
+                optional(
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "requests": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2),
+                            "limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2),
+                        },
+                    )
+                )
+            ),
             "heartbeat_interval_seconds": draw(optional(st.integers(1, 300))),
         },
-        "restart_policy": {"max_restarts": draw(st.integers(0, 1000)),
-                           "initial_delay_seconds": draw(st.floats(0, 3600)),
-                           "factor": draw(st.floats(1, 10)), "max_delay_seconds": draw(st.floats(1, 86400))},
+        "restart_policy": {
+            "max_restarts": draw(st.integers(0, 1000)),
+            "initial_delay_seconds": draw(st.floats(0, 3600)),
+            "factor": draw(st.floats(1, 10)),
+            "max_delay_seconds": draw(st.floats(1, 86400)),
+        },
         "suspended": draw(st.booleans()),
         "on_start": draw(st.sampled_from(["adopt", "flatten", "halt"])),
-        "rollout": {"strategy": draw(st.sampled_from(["immediate", "whenFlat"])),
-                    "max_wait_seconds": draw(st.integers(0, 86400))},
+        "rollout": {
+            "strategy": draw(st.sampled_from(["immediate", "whenFlat"])),
+            "max_wait_seconds": draw(st.integers(0, 86400)),
+        },
         "allow_shared_account": draw(st.booleans()),
-        "notifications": draw(optional(st.fixed_dictionaries({
-            "secret_ref": st.fixed_dictionaries({"name": secret_names}, optional={"key": names}),
-            "events": optional(st.lists(st.sampled_from(NOTIFICATION_EVENTS), max_size=3, unique=True)),
-            "min_severity": st.sampled_from(["info", "warning", "error"]),
-        }))),
+        "notifications": draw(
+            optional(
+                st.fixed_dictionaries(
+                    {
+                        "secret_ref": st.fixed_dictionaries({"name": secret_names}, optional={"key": names}),
+                        "events": optional(st.lists(st.sampled_from(NOTIFICATION_EVENTS), max_size=3, unique=True)),
+                        "min_severity": st.sampled_from(["info", "warning", "error"]),
+                    }
+                )
+            )
+        ),
     }
     return TradingBotSpec.model_validate(raw)
 
@@ -91,6 +122,7 @@ def test_resource_form_round_trip(spec: TradingBotSpec) -> None:
 def test_row_messages_name_columns() -> None:
     assert row_message("spec.market.symbol: bad") == "symbol: bad"
     assert row_message("spec.market.warmupBars: too long") == "market_config.warmup_bars: too long"
-    assert (row_message("spec.restartPolicy.maxDelaySeconds: low")
-            == "runtime_config.restart_policy.max_delay_seconds: low")
+    assert (
+        row_message("spec.restartPolicy.maxDelaySeconds: low") == "runtime_config.restart_policy.max_delay_seconds: low"
+    )
     assert row_message("spec.strategy.params.exit_logic[0].name: x") == "strategy_params.exit_logic[0].name: x"

@@ -20,8 +20,9 @@ from tests.support.bots import FAST_SPEC
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(database_url="postgresql://x@db/bots", runtime_image="img:1")
-BOT = TradingBot.from_resource({"metadata": {"name": "alpha", "namespace": "trading", "uid": "u-1", "generation": 3},
-                                 "spec": FAST_SPEC})
+BOT = TradingBot.from_resource(
+    {"metadata": {"name": "alpha", "namespace": "trading", "uid": "u-1", "generation": 3}, "spec": FAST_SPEC}
+)
 SPEC = TradingBotSpec.model_validate(FAST_SPEC)
 LABELS = bot_labels("alpha", 7, "kubernetes")
 
@@ -41,15 +42,24 @@ def test_names_are_deterministic_and_dns_safe() -> None:
 def test_pod_is_restricted_owned_and_carries_secrets_by_reference() -> None:
     pod = build_pod(BOT, live_spec(), SETTINGS, LABELS)
     spec, container = pod["spec"], pod["spec"]["containers"][0]
-    assert pod["metadata"]["ownerReferences"][0] == {"apiVersion": "botops.io/v1alpha1", "kind": "TradingBot",
-                                                     "name": "alpha", "uid": "u-1", "controller": True,
-                                                     "blockOwnerDeletion": False}
+    assert pod["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "botops.io/v1alpha1",
+        "kind": "TradingBot",
+        "name": "alpha",
+        "uid": "u-1",
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
     assert spec["restartPolicy"] == "Never" and spec["terminationGracePeriodSeconds"] >= 30
     pod_security = spec["securityContext"]
     assert pod_security["runAsNonRoot"] and pod_security["seccompProfile"]["type"] == "RuntimeDefault"
     sc = container["securityContext"]
-    assert sc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                  "capabilities": {"drop": ["ALL"]}}
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
     env = {e["name"]: e for e in container["env"]}
     assert env["BOTOPS_EXCHANGE_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "apiKey"}
     assert env["BOTOPS_EXCHANGE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "pass"}
@@ -91,8 +101,9 @@ def test_condition_time_moves_only_on_a_flip() -> None:
     assert later[0]["lastTransitionTime"] == first[0]["lastTransitionTime"] and later[0]["observedGeneration"] == 2
     flipped = set_condition(later, "Ready", False, "NotTrading", "feed down", 2, NOW + timedelta(minutes=6))
     assert flipped[0]["lastTransitionTime"] == format_time(NOW + timedelta(minutes=6))
-    ordered = set_condition(set_condition([], "Stalled", False, "Progressing", "", 1, NOW), "Ready", True, "T", "",
-                            1, NOW)
+    ordered = set_condition(
+        set_condition([], "Stalled", False, "Progressing", "", 1, NOW), "Ready", True, "T", "", 1, NOW
+    )
     assert [c["type"] for c in ordered] == ["Ready", "Stalled"] and "message" not in ordered[0]
 
 
@@ -102,16 +113,35 @@ def test_backoff_grows_exponentially_to_the_cap(restart: int, delay: float) -> N
 
 
 def observe(**changes: Any) -> Observation:
-    base: dict[str, Any] = dict(now=NOW, generation=3, valid=True, validation_message="", suspended=False,
-                                desired_hash="h1", pod=PodView(), policy=RestartPolicy(max_restarts=2),
-                                heartbeat_interval=10, stale_after=60, replace_after=300, healthy_reset=600)
+    base: dict[str, Any] = dict(
+        now=NOW,
+        generation=3,
+        valid=True,
+        validation_message="",
+        suspended=False,
+        desired_hash="h1",
+        pod=PodView(),
+        policy=RestartPolicy(max_restarts=2),
+        heartbeat_interval=10,
+        stale_after=60,
+        replace_after=300,
+        healthy_reset=600,
+    )
     base.update(changes)
     return Observation(**base)
 
 
 def running_pod(**changes: Any) -> PodView:
-    return PodView(**{"exists": True, "phase": "Running", "ready": True, "spec_hash": "h1",
-                      "created": NOW - timedelta(minutes=5), **changes})
+    return PodView(
+        **{
+            "exists": True,
+            "phase": "Running",
+            "ready": True,
+            "spec_hash": "h1",
+            "created": NOW - timedelta(minutes=5),
+            **changes,
+        }
+    )
 
 
 def cond(status: dict[str, Any], type: str) -> dict[str, Any]:
@@ -125,8 +155,9 @@ def test_no_pod_is_created_and_reported_starting() -> None:
 
 
 def test_ready_only_when_trading_live_with_fresh_heartbeat_of_this_generation() -> None:
-    live = dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE",
-                runtime={"generation": 3})
+    live = dict(
+        pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE", runtime={"generation": 3}
+    )
     ready = decide(observe(**live))
     assert ready.action == "none" and ready.status["phase"] == "Running"
     assert cond(ready.status, "Ready")["status"] == "True" and cond(ready.status, "Reconciling")["status"] == "False"
@@ -184,8 +215,15 @@ def test_phase_changes_produce_one_event() -> None:
 
 def desired(name: str, cash: float = 10_000) -> DesiredBot:
     spec = TradingBotSpec.model_validate({**FAST_SPEC, "broker": {"cash": cash}})
-    return DesiredBot(row_id=1, namespace="ns", name=name, spec=spec, labels=bot_labels(name, 1, "database"),
-                      digest=spec_digest(spec), updated_at=NOW)
+    return DesiredBot(
+        row_id=1,
+        namespace="ns",
+        name=name,
+        spec=spec,
+        labels=bot_labels(name, 1, "database"),
+        digest=spec_digest(spec),
+        updated_at=NOW,
+    )
 
 
 def test_sync_plan_creates_updates_deletes_and_spots_hand_edits() -> None:

@@ -27,7 +27,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "strategies"
 def test_builtins_and_mixins_are_registered() -> None:
     assert {"CustomStrategy", "AdvancedStrategyFramework"} <= set(get_registered_strategies())
     assert {"sma_crossover", "ema_crossover", "rsi_threshold", "bollinger_breakout", "macd_cross"} <= set(
-        entry_logics.names())
+        entry_logics.names()
+    )
     assert {"stop_loss", "take_profit", "trailing_stop", "rsi_exit", "time_exit"} <= set(exit_logics.names())
     for _, logic in [*entry_logics, *exit_logics]:
         assert logic.description and logic.lookback(logic.Params()) >= 0
@@ -69,14 +70,24 @@ class _Params(ParamsModel):
     ("make", "message"),
     [
         (lambda: type("NotAStrategy", (), {}), "must subclass bot_runtime.strategies.BotStrategy"),
-        (lambda: type("NoDecide", (BotStrategy,), {"strategy_name": "NoDecide", "Params": _Params}),
-         "must implement decide()"),
-        (lambda: type("OldApi", (BotStrategy,), {"strategy_name": "OldApi", "Params": _Params,
-                                                  "interface_version": 0, "decide": lambda self: None}),
-         "interface_version 0 is not supported"),
-        (lambda: type("BadParams", (BotStrategy,), {"strategy_name": "BadParams", "Params": dict,
-                                                     "decide": lambda self: None}),
-         "Params must subclass"),
+        (
+            lambda: type("NoDecide", (BotStrategy,), {"strategy_name": "NoDecide", "Params": _Params}),
+            "must implement decide()",
+        ),
+        (
+            lambda: type(
+                "OldApi",
+                (BotStrategy,),
+                {"strategy_name": "OldApi", "Params": _Params, "interface_version": 0, "decide": lambda self: None},
+            ),
+            "interface_version 0 is not supported",
+        ),
+        (
+            lambda: type(
+                "BadParams", (BotStrategy,), {"strategy_name": "BadParams", "Params": dict, "decide": lambda self: None}
+            ),
+            "Params must subclass",
+        ),
     ],
 )
 def test_registration_contract_is_checked(make: object, message: str) -> None:

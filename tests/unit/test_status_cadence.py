@@ -8,9 +8,23 @@ from bot_runtime.status import PatchCadence, build_runtime_status
 
 
 def status(**changes: object) -> dict[str, object]:
-    base = build_runtime_status(heartbeat=datetime(2026, 1, 1, tzinfo=UTC), feed_state="LIVE", equity=100.0,
-                                cash=50.0, pnl=0.0, position=0.5, trade_count=3, open_orders=0, generation=1,
-                                lease_token=2, run_id=9, pod="p", halted=False, halt_reason=None, message=None)
+    base = build_runtime_status(
+        heartbeat=datetime(2026, 1, 1, tzinfo=UTC),
+        feed_state="LIVE",
+        equity=100.0,
+        cash=50.0,
+        pnl=0.0,
+        position=0.5,
+        trade_count=3,
+        open_orders=0,
+        generation=1,
+        lease_token=2,
+        run_id=9,
+        pod="p",
+        halted=False,
+        halt_reason=None,
+        message=None,
+    )
     return {**base, **changes}
 
 
@@ -24,8 +38,15 @@ def test_first_status_is_sent_then_quiet_heartbeats_are_not() -> None:
 
 
 def test_visible_changes_are_sent_at_once() -> None:
-    for change in ({"feedState": "CONNBROKEN"}, {"position": 0.0}, {"tradeCount": 4}, {"halted": True},
-                   {"openOrders": 1}, {"generation": 2}, {"message": "order rejected"}):
+    for change in (
+        {"feedState": "CONNBROKEN"},
+        {"position": 0.0},
+        {"tradeCount": 4},
+        {"halted": True},
+        {"openOrders": 1},
+        {"generation": 2},
+        {"message": "order rejected"},
+    ):
         cadence = PatchCadence(quiet_seconds=60)
         cadence.sent(status(), 0.0)
         assert cadence.due(status(**change), 1.0), change

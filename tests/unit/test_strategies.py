@@ -17,9 +17,13 @@ from bot_runtime.strategies.base import DailyLossGuard
 
 
 def spec(strategy: dict[str, Any], **extra: Any) -> TradingBotSpec:
-    return TradingBotSpec.model_validate({
-        "strategy": strategy, "market": {"exchange": "binance", "symbol": "BTC/USDT", "feed": "synthetic",
-                                         "seed": 11}, **extra})
+    return TradingBotSpec.model_validate(
+        {
+            "strategy": strategy,
+            "market": {"exchange": "binance", "symbol": "BTC/USDT", "feed": "synthetic", "seed": 11},
+            **extra,
+        }
+    )
 
 
 class RecordingHooks(StrategyHooks):
@@ -54,8 +58,10 @@ def run_with_hooks(s: TradingBotSpec, hooks: RecordingHooks, bars: int = 3000) -
     return cerebro.run()[0]
 
 
-SMA = {"type": "CustomStrategy", "params": {"entry_logic": {"name": "sma_crossover",
-                                                            "params": {"fast_period": 5, "slow_period": 20}}}}
+SMA = {
+    "type": "CustomStrategy",
+    "params": {"entry_logic": {"name": "sma_crossover", "params": {"fast_period": 5, "slow_period": 20}}},
+}
 
 
 def test_every_order_passes_the_runtime_gate_and_a_refusal_stops_it() -> None:
@@ -87,8 +93,10 @@ def test_daily_loss_guard_resets_each_utc_day() -> None:
     assert guard.update(datetime(2026, 1, 2, 0, 1), 9_899) is None  # a new day starts from its own equity
 
 
-RSI_TRAILING = {"type": "CustomStrategy", "params": {"entry_logic": "rsi_threshold",
-                                                     "exit_logic": ["trailing_stop", "time_exit"]}}
+RSI_TRAILING = {
+    "type": "CustomStrategy",
+    "params": {"entry_logic": "rsi_threshold", "exit_logic": ["trailing_stop", "time_exit"]},
+}
 # Golden values over 3000 synthetic 1m bars (seed 11): a change in strategy logic, indicator wiring,
 # the paper broker's fill rule or the synthetic series shows up here; update them only on purpose.
 GOLDEN = [

@@ -22,8 +22,9 @@ def test_corpus_is_large_enough() -> None:
 def test_base_inputs_are_valid() -> None:
     spec, result = validate_spec(BASE_SPEC)
     assert spec is not None, result.errors
-    spec, result = row_to_spec(SimpleNamespace(**BASE_ROW, description=None, notifications_config=None,
-                                               suspended=False))
+    spec, result = row_to_spec(
+        SimpleNamespace(**BASE_ROW, description=None, notifications_config=None, suspended=False)
+    )
     assert spec is not None, result.errors
 
 
