@@ -8,6 +8,8 @@ fatal, order-level errors reject one order, and a bare `ExchangeError` is unknow
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -27,6 +29,9 @@ class ErrorKind(StrEnum):
 
 FATAL = (ccxt.AuthenticationError, ccxt.BadSymbol, ccxt.NotSupported, ccxt.ArgumentsRequired)
 ORDER_LEVEL = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.OperationRejected)
+RATE_LIMITED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)  # 429, Binance 418 (and -2015 bans), Bybit 10006/403
+# Answers to an order that mean "not placed": ccxt raises BadRequest for Binance's NOTIONAL filter failure.
+REFUSED_ORDER = (*ORDER_LEVEL, ccxt.BadRequest)
 
 
 def classify(exc: BaseException) -> ErrorKind:
@@ -105,3 +110,38 @@ def point_at(exchange: Any, base_url: str) -> None:
         return value
 
     exchange.urls["api"] = rewrite(exchange.urls["api"])
+
+
+class Pacer:
+    """How long the venue asked us to wait. A 429 or 418 (with Retry-After, else an exponential back-off)
+    holds every call of the runtime, the feed and the order poller included, until the venue's time is up."""
+
+    def __init__(self, first: float = 1.0, cap: float = 300.0) -> None:
+        self.first, self.cap = first, cap
+        self._until = 0.0
+        self._backoff = first
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Sleep out the cool-down; False when stopped meanwhile."""
+        left = self.remaining()
+        return not stop.wait(left) if left else True
+
+    def rate_limited(self, exchange: Any) -> float:
+        """Note a rate-limit answer; returns the seconds to wait."""
+        headers = getattr(exchange, "last_response_headers", None) or {}
+        raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        with self._lock:
+            try:
+                delay = float(raw) if raw is not None else self._backoff
+            except ValueError:
+                delay = self._backoff
+            self._backoff = min(self._backoff * 2, self.cap)
+            self._until = max(self._until, time.monotonic() + delay)
+        return delay
+
+    def answered(self) -> None:
+        self._backoff = self.first

@@ -79,15 +79,19 @@ class StrategyInstance:
         continuity = Continuity(ctx, news, figures)
         gate = OrderGate(ctx.fleet, ctx.lease, ctx.bot, market.account)
         status.feed_state, status.fleet_halt = feed.state, gate.halted
-        orders = OrderPath(ctx, self.control, gate, news, figures, continuity)
-        broker = build_broker(ctx, market, orders)
-        continuity.decide_start(settle_live_start(ctx, market, news) if ctx.spec.mode == "live" else None)
+        orders = OrderPath(ctx, self.control, gate, news, figures, continuity, market.venue)
+        found = settle_live_start(ctx, market, news) if ctx.spec.mode == "live" else None
+        broker = build_broker(ctx, market, orders, found, self.control)
+        continuity.decide_start(found)
         self._listen_for_halts(ctx, gate, shutdown)
         cerebro = build_cerebro(
             ctx, market, broker, RuntimeHooks(orders, figures, feed, news, gate, continuity, broker)
         )
         self.control.attach(cerebro)
         monitor = Monitor(ctx, self.control, figures, news, status, feed, gate, continuity)
+        if found is not None:  # the live broker: an ambiguous order and a position drift are said in status
+            monitor.trading_notice = broker.unresolved
+            monitor.drift = status.drift = lambda: broker.drift
         self._serve_health(ctx, monitor, feed, shutdown)
         self._install_signal_handlers()
         monitor.start()

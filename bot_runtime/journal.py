@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy.exc
 
 from bot_runtime.db.fleet import FleetControls, SavedState
-from bot_runtime.db.repository import BotRepository, TradeRecord
+from bot_runtime.db.repository import BotRepository, FillRecord, TradeRecord
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ class Journal:
     def trade(self, trade: TradeRecord) -> None:
         self._put("trade", asdict(trade))
 
+    def fill(self, fill: FillRecord) -> None:
+        self._put("fill", asdict(fill))
+
     def performance(self, **values: Any) -> None:
         self._put("performance", values)
 
@@ -130,6 +133,8 @@ class Journal:
             self.repo.update_order(self.bot_id, cid, **{k: v for k, v in rec.items() if v is not None})
         elif kind == "trade":
             self.repo.record_trade(self.bot_id, TradeRecord(**rec))
+        elif kind == "fill":
+            self.repo.record_fill(self.bot_id, FillRecord(**rec))
         elif kind == "performance":
             self.repo.record_performance(self.bot_id, self.run_id, **rec)
         elif kind == "state":

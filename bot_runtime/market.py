@@ -9,8 +9,10 @@ from typing import Any
 from bot_runtime.context import RunContext
 from bot_runtime.control import EXIT_FATAL, RuntimeFailure
 from bot_runtime.db.fleet import fingerprint
-from bot_runtime.exchange import Credentials, build_exchange
+from bot_runtime.exchange import Credentials, Pacer, build_exchange
 from bot_runtime.feeds import DataFeedFactory, QueueFeed
+from bot_runtime.lots import LotRules
+from bot_runtime.venues import VenueProfile, profile
 
 
 @dataclass(frozen=True)
@@ -18,10 +20,13 @@ class Market:
     exchange: Any  # the ccxt client; None for synthetic and CSV feeds in paper mode
     feed: QueueFeed
     account: str | None  # live: the keyed fingerprint of the exchange account
+    venue: VenueProfile
+    rules: LotRules  # the market's lot step, minimum quantity and order value (none without a client)
+    pacer: Pacer  # the venue's rate-limit cool-down, shared by every call of the run
 
 
 def open_market(ctx: RunContext) -> Market:
-    spec, exchange, account = ctx.spec, None, None
+    spec, exchange, account, rules, pacer = ctx.spec, None, None, LotRules(), Pacer()
     if spec.market.feed == "ccxt" or spec.mode == "live":
         credentials = Credentials.from_env() if spec.mode == "live" else None
         if spec.mode == "live" and credentials is None:
@@ -33,8 +38,9 @@ def open_market(ctx: RunContext) -> Market:
         if credentials is not None:
             account = claim_account(ctx, credentials)
         exchange = connect(spec.market.exchange, spec.market.symbol, credentials, spec.market.sandbox)
-    feed = DataFeedFactory(exchange=exchange).live(spec.market, default_seed=ctx.bot_id)
-    return Market(exchange, feed, account)
+        rules = LotRules.of_market(exchange.market(spec.market.symbol), exchange.precisionMode)
+    feed = DataFeedFactory(exchange=exchange, pacer=pacer).live(spec.market, default_seed=ctx.bot_id)
+    return Market(exchange, feed, account, profile(spec.market.exchange), rules, pacer)
 
 
 def claim_account(ctx: RunContext, credentials: Credentials) -> str:
@@ -50,6 +56,8 @@ def claim_account(ctx: RunContext, credentials: Credentials) -> str:
 def connect(exchange_id: str, symbol: str, credentials: Credentials | None, sandbox: bool) -> Any:
     exchange = build_exchange(exchange_id, credentials=credentials, sandbox=sandbox)
     try:
+        if credentials is not None:  # signed calls carry a timestamp the venue checks against its own clock
+            exchange.load_time_difference()
         exchange.load_markets()
     except Exception as exc:
         raise RuntimeFailure(EXIT_FATAL, f"cannot load {exchange_id} markets: {type(exc).__name__}: {exc}") from exc

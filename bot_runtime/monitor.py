@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -101,6 +102,10 @@ class Monitor(threading.Thread):
         self.ctx, self.control, self.figures, self.news = ctx, control, figures, news
         self.status, self.feed, self.gate, self.continuity = status, feed, gate, continuity
         self.halt = threading.Event()
+        self.trading_notice: Callable[[], str | None] = lambda: None  # live: why no order may be sent now
+        self.drift: Callable[[], str | None] = lambda: None  # live: the account holds less than the fills
+        self._notice: str | None = None
+        self._drift: str | None = None
         self.last_beat = time.monotonic()
         self._day: tuple[date, float, int] | None = None
 
@@ -154,8 +159,20 @@ class Monitor(threading.Thread):
         except DB_ERRORS as exc:
             log.warning("heartbeat to the database failed: %s", type(exc).__name__)
         self._update_metrics(snap, feed)
+        self._say_notice()
         self.continuity.save()
         self.status.report()
+
+    def _say_notice(self) -> None:
+        """An unresolved order and a position drift are said once each, when they appear."""
+        notice, drift = self.trading_notice(), self.drift()
+        if notice and notice != self._notice:
+            self.news.note(notice)
+            self.news.record("order_unresolved", notice, "warning")
+        if drift and drift != self._drift:
+            self.news.record("position_drift", drift, "warning")
+            self.news.tell("risk_limit", "Position drift", [drift], "warning")
+        self._notice, self._drift = notice, drift
 
     def daily_summary(self) -> None:
         """At each UTC midnight: the day's equity, PnL and trades (an opt-in notification)."""

@@ -12,15 +12,33 @@ from bot_runtime.btcompat import bt
 from bot_runtime.context import RunContext
 from bot_runtime.continuity import Continuity
 from bot_runtime.control import RunControl, lease_lost
-from bot_runtime.db.repository import LeaseLost, TradeRecord
+from bot_runtime.db.repository import FillRecord, LeaseLost, TradeRecord
 from bot_runtime.figures import BotFigures
 from bot_runtime.gate import OrderGate
 from bot_runtime.news import BotNews
 from bot_runtime.strategies import OrderIntent
+from bot_runtime.venues import VenueProfile
 
 log = logging.getLogger("bot_runtime")
 
 QUIET_REFUSALS = ("lease lost", "the runtime is stopping", "halted by")  # said elsewhere; no risk notification
+
+
+def paper_fill(trade: TradeRecord, net: float) -> FillRecord:
+    return FillRecord(
+        trade_id=f"paper-{trade.client_order_id}",
+        client_order_id=trade.client_order_id,
+        symbol=trade.symbol,
+        side=trade.side,
+        amount=trade.amount,
+        price=trade.price,
+        net_amount=Decimal(str(net)),
+        executed_at=trade.executed_at,
+        mode="paper",
+        fee=trade.fee,
+        fee_currency=trade.fee_currency,
+        run_id=trade.run_id,
+    )
 
 
 class OrderPath:
@@ -32,12 +50,14 @@ class OrderPath:
         news: BotNews,
         figures: BotFigures,
         continuity: Continuity,
+        venue: VenueProfile,
     ) -> None:
         self.ctx, self.control, self.gate = ctx, control, gate
-        self.news, self.figures, self.continuity = news, figures, continuity
+        self.news, self.figures, self.continuity, self.venue = news, figures, continuity, venue
 
     def client_order_id(self, ref: int) -> str:
-        return f"bt{self.ctx.bot_id}-{self.ctx.lease.lease.token}-{ref}"
+        """Deterministic, in the venue's alphabet: bot, fencing token, order ref."""
+        return self.venue.client_order_id(self.ctx.bot_id, self.ctx.lease.lease.token, ref)
 
     def check(self, intent: OrderIntent) -> str | None:
         """The order gate: a refusal reason, or None to send the order."""
@@ -73,27 +93,42 @@ class OrderPath:
             metrics.labels(metrics.orders, status=order.getstatusname().lower()).inc()
         if order.status in (order.Rejected, order.Margin):
             reason = order.info.get("reject_reason") or order.getstatusname().lower()
+            if order.info.get("skipped"):  # never sent: the venue would have refused it, or must not see it now
+                self.news.note(reason)
+                self.news.record(
+                    "order_skipped",
+                    f"order {order.ref} ({'buy' if order.isbuy() else 'sell'} {abs(order.size):.8g}): {reason}",
+                    "warning",
+                )
+                return
             self.news.note(f"order rejected: {reason}")
             self.news.record("order_rejected", f"order {order.ref} rejected: {reason}", "warning")
             self.news.tell("order_rejected", "Order rejected", [reason], "warning")
 
     def _record_trade(self, order: Any) -> None:
+        """The order's trade record; in paper mode also its (one, simulated) fill."""
         cid = order.info.get("client_order_id") or self.client_order_id(order.ref)
         exec_dt = bt.num2date(order.executed.dt).replace(tzinfo=UTC) if order.executed.dt else datetime.now(UTC)
+        quote = self.ctx.spec.market.symbol.split("/")[1].split(":")[0]
+        # live: the gross amount and the fees of the venue's fills (the executed size is net of a base fee)
+        fee_currency, fee = next(iter((order.info.get("fees") or {quote: order.executed.comm}).items()))
         trade = TradeRecord(
             client_order_id=cid,
             exchange_order_id=order.info.get("exchange_order_id"),
             symbol=self.ctx.spec.market.symbol,
             side="buy" if order.isbuy() else "sell",
-            amount=Decimal(str(abs(order.executed.size))),
+            amount=Decimal(str(order.info.get("gross_filled") or abs(order.executed.size))),
             price=Decimal(str(order.executed.price)),
-            fee=Decimal(str(order.executed.comm)),
+            fee=Decimal(str(fee)),
+            fee_currency=fee_currency,
             pnl=Decimal(str(order.executed.pnl)) if order.executed.pnl else None,
             executed_at=exec_dt,
             mode=self.ctx.spec.mode,
             run_id=self.ctx.run_id,
         )
         self.ctx.journal.trade(trade)
+        if self.ctx.spec.mode == "paper":
+            self.ctx.journal.fill(paper_fill(trade, float(order.executed.size)))
         self.figures.trade_count += 1
         self._tell_fill(order, trade)
         self.ctx.metrics.labels(self.ctx.metrics.trades).inc()

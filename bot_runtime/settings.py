@@ -30,3 +30,12 @@ class RuntimeSettings(BaseSettings):
     notify_retry_delays: str = Field(default="1,2,4,8,16", description="seconds between delivery retries")
     feed_lost_notify_seconds: float = Field(default=60.0, ge=0, description="feed loss worth a message")
     stop_timeout_seconds: float = Field(default=8.0, gt=0, description="time to flush on SIGTERM")
+    strategy_paths: str = Field(
+        default="", description="Python files or folders of extra strategies, separated by ':' (discovered at start)"
+    )
+    order_poll_seconds: float = Field(default=2.0, gt=0, description="live: seconds between order look-ups")
+    balance_poll_seconds: float = Field(default=30.0, gt=0, description="live: seconds between balance reads")
+    not_found_window_seconds: float = Field(
+        default=60.0, ge=0, description="live: an ambiguous order is 'never placed' only after this long unseen"
+    )
+    not_found_answers: int = Field(default=3, ge=1, description="live: ...and after this many not-found answers")

@@ -1,15 +1,21 @@
-"""What a live runtime does before it trades: settle what earlier runs left on the exchange.
+"""What a live runtime does before it trades: settle what earlier runs left at the venue, and rebuild the
+bot's position from its own fills.
 
-Orders this bot persisted but never saw finish are looked up by client order id: fills are recorded
-(once: recording is idempotent), orders still open are cancelled (no strategy is tracking them
-any more), orders the exchange never received are marked failed. Fills of this bot's orders since
-its last recorded trade are fetched and recorded once. The position is read from the balance: one
-bot per market and account is the rule (see DESIGN.md).
+Orders this bot persisted but never saw finish are looked up by client order id, the venue's way
+(bot_runtime.venues). One the venue does not show is "never placed" only once it is older than the
+not-found window and the venue has said so `answers` times; until then the runtime waits (a just-created
+order can read "does not exist" for a while). Found orders still open are cancelled (no strategy tracks
+them any more); their fills are recorded. Fills of this bot's orders made while no runtime ran (our
+client id prefix) are recorded once. The position, entry price and realised PnL are then the ledger of
+the bot's recorded fills (bot_runtime.ledger); the account balance only bounds it: holding less than the
+ledger is drift, holding more is someone else's.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,22 +23,27 @@ from typing import Any
 
 import ccxt
 
-from bot_runtime.db.repository import BotRepository, TradeRecord
-from bot_runtime.journal import Journal
+from bot_runtime.brokers.ccxt_broker import fill_of
+from bot_runtime.db.repository import BotRepository, FillRecord, TradeRecord
+from bot_runtime.ledger import Fill, Ledger
+from bot_runtime.lots import LotRules
+from bot_runtime.venues import VenueProfile
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = ("intent", "open", "unknown")
+UNFINISHED = ("intent", "open", "unknown", "partially_filled")
 
 
 @dataclass
 class StartReconciliation:
-    position: float = 0.0
+    ledger: Ledger
+    position: float = 0.0  # what the bot may trade: the ledger's holding, dust left out
     entry_price: float = 0.0
     cash: float = 0.0
     fills_recorded: int = 0
     cancelled: int = 0
     never_placed: int = 0
+    drift: str | None = None
     unresolved: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -43,13 +54,179 @@ class StartReconciliation:
             f"{self.cancelled} cancelled",
             f"{self.never_placed} never placed",
         ]
+        if self.drift:
+            parts.append(f"drift: {self.drift}")
         if self.unresolved:
             parts.append(f"unresolved: {', '.join(self.unresolved)}")
         return "start reconciliation: " + ", ".join(parts)
 
 
-def trade_from_order(order: dict[str, Any], cid: str, symbol: str, run_id: int | None) -> TradeRecord:
-    fee = (order.get("fee") or {}).get("cost") or 0
+@dataclass
+class Settlement:
+    repo: BotRepository
+    exchange: Any
+    venue: VenueProfile
+    bot_id: int
+    symbol: str
+    rules: LotRules
+    window: float = 60.0  # the not-found grace window, seconds
+    answers: int = 3  # not-found answers needed within it
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self) -> StartReconciliation:
+        market = self.exchange.market(self.symbol)
+        found = StartReconciliation(Ledger(market["base"], market["quote"]))
+        for row in self.repo.orders(self.bot_id, UNFINISHED):
+            self._settle_order(row, found)
+        found.fills_recorded += self._fills_while_away(found)
+        found.ledger = Ledger.of(market["base"], market["quote"], self._recorded_fills())
+        self._bound_by_balance(found)
+        log.info("%s", found.summary())
+        return found
+
+    # --------------------------------------------------------------------------------- orders
+
+    def _settle_order(self, row: Any, found: StartReconciliation) -> None:
+        cid = row.client_order_id
+        try:
+            order = self._find(cid, row.created_at)
+        except ccxt.OrderNotFound:
+            self.repo.update_order(self.bot_id, cid, status="failed", error="not at the venue: never placed")
+            found.never_placed += 1
+            return
+        except Exception as exc:
+            found.unresolved.append(f"{cid} ({type(exc).__name__})")
+            return
+        if order.get("status") == "open":
+            order = self._cancel(order)
+            found.cancelled += order.get("status") == "canceled"
+        found.fills_recorded += self._record_order(order, cid, row.run_id)
+        status = "filled" if order.get("status") == "closed" else "cancelled"
+        self.repo.update_order(
+            self.bot_id,
+            cid,
+            exchange_order_id=str(order["id"]),
+            status=status,
+            filled=order.get("filled") or 0,
+            average=order.get("average"),
+        )
+
+    def _cancel(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Cancel an order no strategy tracks any more; it may fill first (the venue then refuses)."""
+        try:
+            self.exchange.cancel_order(order["id"], self.symbol)
+        except ccxt.OrderNotFound:
+            log.info("order %s finished before it could be cancelled", order["id"])
+        return self.venue.fetch(self.exchange, self.symbol, str(order["id"]))
+
+    def _find(self, cid: str, created_at: datetime | None) -> dict[str, Any]:
+        """The venue's view of one of our orders; OrderNotFound only once the grace window has passed."""
+        misses = 0
+        while True:
+            try:
+                return self.venue.find(self.exchange, self.symbol, cid)
+            except ccxt.OrderNotFound:
+                misses += 1
+                age = (datetime.now(UTC) - created_at).total_seconds() if created_at else self.window
+                if misses >= self.answers and age >= self.window:
+                    raise
+                log.info("order %s not found at the venue yet (%d, %.0f s old); looking again", cid, misses, age)
+                self.sleep(max(1.0, min(self.window - age, self.window / self.answers)))
+
+    def _record_order(self, order: dict[str, Any], cid: str, run_id: int | None) -> int:
+        """Record the fills of one of our orders (venue trade records) and its trade; returns new fills."""
+        if not float(order.get("filled") or 0):
+            return 0
+        trades = self.venue.order_trades(self.exchange, self.symbol, str(order["id"]))
+        fills = [fill_of(t, cid, order["side"], str(order["id"])) for t in trades]
+        new = sum(self.repo.record_fill(self.bot_id, fill_record(f, self.symbol, order, run_id)) for f in fills)
+        self.repo.record_trade(self.bot_id, trade_from_order(order, cid, self.symbol, run_id, fills))
+        return new
+
+    def _fills_while_away(self, found: StartReconciliation) -> int:
+        """Fills of this bot's orders (our client id prefix) since its last recorded fill: recorded once."""
+        recorded = self.repo.fills(self.bot_id, self.symbol)
+        known = {f.exchange_order_id for f in recorded if f.exchange_order_id}
+        since = max((f.executed_at for f in recorded), default=None)
+        try:
+            trades = self.exchange.fetch_my_trades(self.symbol, since=int(since.timestamp() * 1000) if since else None)
+        except Exception as exc:
+            found.unresolved.append(f"fills since the last recorded one ({type(exc).__name__})")
+            return 0
+        new = 0
+        prefix = self.venue.client_prefix(self.bot_id)
+        for order_id in dict.fromkeys(str(t["order"]) for t in trades if t.get("order") is not None):
+            if order_id in known:
+                continue
+            order = self.venue.fetch(self.exchange, self.symbol, order_id)
+            cid = str(order.get("clientOrderId") or "")
+            if cid.startswith(prefix):
+                new += self._record_order(order, cid, None)
+        return new
+
+    # ------------------------------------------------------------------------------- position
+
+    def _recorded_fills(self) -> list[Fill]:
+        return [
+            Fill(
+                f.trade_id,
+                f.exchange_order_id or "",
+                f.client_order_id,
+                f.side,
+                Decimal(f.amount),
+                Decimal(f.price),
+                Decimal(f.fee),
+                f.fee_currency,
+                f.executed_at,
+            )
+            for f in self.repo.fills(self.bot_id, self.symbol)
+            if f.mode == "live"
+        ]
+
+    def _bound_by_balance(self, found: StartReconciliation) -> None:
+        ledger = found.ledger
+        balance = self.exchange.fetch_balance()
+        found.cash = float(balance.get(ledger.quote, {}).get("free") or 0.0)
+        total = Decimal(str(balance.get(ledger.base, {}).get("total") or 0.0))
+        holding = ledger.position
+        if holding - total > 0 and not self.rules.is_dust(holding - total):
+            found.drift = (
+                f"the account holds {total:f} {ledger.base}, less than the {holding:f} this bot's fills "
+                "add up to: it sells no more than the account holds"
+            )
+            holding = total
+        tradable = Decimal(0) if self.rules.is_dust(holding) else self.rules.floor(holding)
+        found.position = float(tradable)
+        found.entry_price = float(ledger.entry_price) if tradable else 0.0
+
+
+def fill_record(fill: Fill, symbol: str, order: dict[str, Any], run_id: int | None) -> FillRecord:
+    base, quote = symbol.split("/", 1)
+    ledger = Ledger(base, quote)
+    return FillRecord(
+        trade_id=fill.trade_id,
+        client_order_id=fill.client_order_id,
+        symbol=symbol,
+        side=fill.side,
+        amount=fill.amount,
+        price=fill.price,
+        net_amount=ledger.net_amount(fill),
+        executed_at=fill.time or datetime.now(UTC),
+        mode="live",
+        exchange_order_id=str(order["id"]),
+        fee=fill.fee,
+        fee_currency=fill.fee_currency,
+        run_id=run_id,
+    )
+
+
+def trade_from_order(
+    order: dict[str, Any], cid: str, symbol: str, run_id: int | None, fills: list[Fill]
+) -> TradeRecord:
+    """The order's trade record; its fee from its fills when the order's answer has none (Binance)."""
+    fee = order.get("fee") or {}
+    if not fee.get("cost") and fills:
+        fee = {"cost": sum((f.fee for f in fills), Decimal(0)), "currency": fills[0].fee_currency}
     when = order.get("lastTradeTimestamp") or order.get("timestamp")
     return TradeRecord(
         client_order_id=cid,
@@ -58,75 +235,9 @@ def trade_from_order(order: dict[str, Any], cid: str, symbol: str, run_id: int |
         side=order["side"],
         amount=Decimal(str(order["filled"])),
         price=Decimal(str(order.get("average") or order.get("price") or 0)),
-        fee=Decimal(str(fee)),
+        fee=Decimal(str(fee.get("cost") or 0)),
+        fee_currency=fee.get("currency"),
         executed_at=datetime.fromtimestamp(when / 1000, UTC) if when else datetime.now(UTC),
         mode="live",
         run_id=run_id,
     )
-
-
-def _fills_while_away(repo: BotRepository, exchange: Any, bot_id: int, symbol: str, found: StartReconciliation) -> int:
-    """Fills of this bot's orders (our client order id prefix) since its last recorded trade: recorded once."""
-    recorded = repo.trades(bot_id)
-    known = {t.exchange_order_id for t in recorded if t.exchange_order_id}
-    since = max((t.executed_at for t in recorded), default=None)
-    try:
-        fills = exchange.fetch_my_trades(symbol, since=int(since.timestamp() * 1000) if since else None)
-    except Exception as exc:
-        found.unresolved.append(f"fills since the last trade ({type(exc).__name__})")
-        return 0
-    new = 0
-    for order_id in dict.fromkeys(str(f["order"]) for f in fills if f.get("order") is not None):
-        if order_id in known:
-            continue
-        order = exchange.fetch_order(order_id, symbol)
-        cid = str(order.get("clientOrderId") or "")
-        if cid.startswith(f"bt{bot_id}-") and float(order.get("filled") or 0) > 0:
-            new += repo.record_trade(bot_id, trade_from_order(order, cid, symbol, None))
-    return new
-
-
-def reconcile_live_start(
-    repo: BotRepository, journal: Journal, exchange: Any, bot_id: int, symbol: str
-) -> StartReconciliation:
-    found = StartReconciliation()
-    for row in repo.orders(bot_id, UNFINISHED):
-        cid = row.client_order_id
-        try:
-            order = exchange.fetch_order(None, symbol, {"origClientOrderId": cid})
-        except ccxt.OrderNotFound:
-            repo.update_order(bot_id, cid, status="failed", error="not on the exchange: never placed")
-            found.never_placed += 1
-            continue
-        except Exception as exc:
-            found.unresolved.append(f"{cid} ({type(exc).__name__})")
-            continue
-        if order.get("status") == "open":
-            order = exchange.cancel_order(order["id"], symbol)
-            found.cancelled += 1
-        if float(order.get("filled") or 0) > 0 and repo.record_trade(
-            bot_id, trade_from_order(order, cid, symbol, row.run_id)
-        ):
-            found.fills_recorded += 1
-        status = "filled" if order.get("status") == "closed" else "cancelled"
-        repo.update_order(
-            bot_id,
-            cid,
-            exchange_order_id=str(order["id"]),
-            status=status,
-            filled=order.get("filled") or 0,
-            average=order.get("average"),
-        )
-    found.fills_recorded += _fills_while_away(repo, exchange, bot_id, symbol, found)
-    balance = exchange.fetch_balance()
-    market = exchange.market(symbol)
-    found.cash = float(balance.get(market["quote"], {}).get("free") or 0.0)
-    position = float(balance.get(market["base"], {}).get("total") or 0.0)
-    price = float(exchange.fetch_ticker(symbol).get("last") or 0.0) if position else 0.0
-    min_cost = ((market.get("limits") or {}).get("cost") or {}).get("min") or 0.0
-    if position and position * price >= min_cost:  # dust below the minimum order is not a position
-        found.position = position
-        buys = [t for t in repo.trades(bot_id) if t.side == "buy"]
-        found.entry_price = float(buys[-1].price) if buys else price
-    log.info("%s", found.summary())
-    return found

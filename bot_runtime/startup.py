@@ -81,6 +81,11 @@ def load_bot(settings: RuntimeSettings) -> tuple[BotResource, TradingBotSpec, in
     resource = BotResource(api_client(settings.kubeconfig), settings.namespace, settings.bot_name)
     body = resource.read()
     strategy_handler.load_plugins()  # plug-in classes: their schemas judge the parameters below
+    paths = [p for p in settings.strategy_paths.split(":") if p]
+    if paths:
+        log.info(
+            "strategies from %s: %s", settings.strategy_paths, ", ".join(strategy_handler.discover_strategies(paths))
+        )
     spec, result = validate_spec(body.get("spec") or {})
     for warning in result.warnings:
         log.warning("spec: %s", warning)

@@ -26,6 +26,7 @@ log = logging.getLogger("bot_runtime")
 
 # status.runtime keys whose change is worth a patch at once
 VISIBLE = (
+    "drift",
     "feedState",
     "position",
     "tradeCount",
@@ -58,6 +59,7 @@ def build_runtime_status(
     halted: bool,
     halt_reason: str | None,
     message: str | None,
+    drift: str | None = None,
 ) -> dict[str, Any]:
     """The merge patch of status.runtime; None values stay in it, so a cleared field is cleared."""
     status = RuntimeStatus(
@@ -76,6 +78,7 @@ def build_runtime_status(
         halted=halted,
         halt_reason=halt_reason,
         message=message,
+        drift=drift,
     )
     return status.model_dump(by_alias=True, mode="json")
 
@@ -103,6 +106,7 @@ class StatusReporter:
         # until the market is connected and the gate exists: no feed, no fleet halt known
         self.feed_state: Callable[[], str] = lambda: "UNKNOWN"
         self.fleet_halt: Callable[[], str | None] = lambda: None
+        self.drift: Callable[[], str | None] = lambda: None  # live: the broker's position drift
         self.cadence = PatchCadence(ctx.settings.status_quiet_seconds)
         self._lock = threading.Lock()
 
@@ -125,6 +129,7 @@ class StatusReporter:
             halted=bool(fleet_halt or (snap and snap.halted)),
             halt_reason=fleet_halt or (snap.halt_reason if snap else None),
             message=self.news.message,
+            drift=self.drift(),
         )
         now = time.monotonic()
         with self._lock:

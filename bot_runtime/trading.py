@@ -12,14 +12,14 @@ from bot_runtime.brokers.paper import paper_broker
 from bot_runtime.btcompat import bt
 from bot_runtime.context import RunContext
 from bot_runtime.continuity import Continuity
-from bot_runtime.control import EXIT_FATAL, EXIT_OK, Outcome, RunControl
+from bot_runtime.control import EXIT_FATAL, EXIT_OK, Outcome, RunControl, RuntimeFailure
 from bot_runtime.figures import BotFigures
 from bot_runtime.gate import OrderGate
 from bot_runtime.market import Market
 from bot_runtime.monitor import FeedWatch
 from bot_runtime.news import BotNews
 from bot_runtime.orders import OrderPath
-from bot_runtime.settlement import StartReconciliation, reconcile_live_start
+from bot_runtime.settlement import Settlement, StartReconciliation
 from bot_runtime.strategies import OrderIntent, Snapshot, StrategyHooks, strategy_handler
 
 log = logging.getLogger("bot_runtime")
@@ -73,16 +73,43 @@ class RuntimeHooks(StrategyHooks):
 
 
 def settle_live_start(ctx: RunContext, market: Market, news: BotNews) -> StartReconciliation:
-    found = reconcile_live_start(ctx.repo, ctx.journal, market.exchange, ctx.bot_id, ctx.spec.market.symbol)
-    news.record("reconciled", found.summary())
+    """What earlier runs left at the venue, settled; the position rebuilt from the bot's own fills."""
+    settings = ctx.settings
+    found = Settlement(
+        ctx.repo,
+        market.exchange,
+        market.venue,
+        ctx.bot_id,
+        ctx.spec.market.symbol,
+        market.rules,
+        window=settings.not_found_window_seconds,
+        answers=settings.not_found_answers,
+    ).run()
+    news.record("reconciled", found.summary(), "warning" if found.drift else "info")
     return found
 
 
-def build_broker(ctx: RunContext, market: Market, orders: OrderPath) -> Any:
-    if ctx.spec.mode != "live":
+def build_broker(
+    ctx: RunContext, market: Market, orders: OrderPath, found: StartReconciliation | None, control: RunControl
+) -> Any:
+    if found is None:
         return paper_broker(ctx.spec.broker)
+    settings = ctx.settings
     broker = CcxtBroker(
-        exchange=market.exchange, symbol=ctx.spec.market.symbol, journal=ctx.journal, client_id=orders.client_order_id
+        exchange=market.exchange,
+        venue=market.venue,
+        symbol=ctx.spec.market.symbol,
+        journal=ctx.journal,
+        client_id=orders.client_order_id,
+        ledger=found.ledger,
+        rules=market.rules,
+        pacer=market.pacer,
+        on_fatal=lambda reason: control.fail(RuntimeFailure(EXIT_FATAL, reason)),
+        run_id=ctx.run_id,
+        poll_interval=settings.order_poll_seconds,
+        balance_interval=settings.balance_poll_seconds,
+        not_found_window=settings.not_found_window_seconds,
+        not_found_answers=settings.not_found_answers,
     )
     broker.setcommission(commission=ctx.spec.broker.commission)
     return broker

@@ -233,6 +233,12 @@ CASES: list[Case] = [
         ["spec.strategy.type: unknown strategy 'MoonShot'", "live mode", "CustomStrategy"],
     ),
     Case(
+        "live-venue-outside-the-matrix",
+        "semantic",
+        {"mode": "live", "market": {"exchange": "kraken"}, "broker": {"credentialsSecretRef": {"name": "keys"}}},
+        ["spec.market.exchange: live mode trades on binance, bybit, okx only", "'kraken' is allowed in paper mode"],
+    ),
+    Case(
         "live-synthetic-feed",
         "semantic",
         {"mode": "live", "market": {"feed": "synthetic"}, "broker": {"credentialsSecretRef": {"name": "keys"}}},
@@ -363,6 +369,12 @@ CASES: list[Case] = [
         ["market_config.csv_path: required when", "csv"],
     ),
     Case("row-unknown-config-key", "row", {"risk_config": {"max_loss": 5}}, ["risk_config.max_loss", "unknown field"]),
+    Case(
+        "row-live-venue-outside-the-matrix",
+        "row",
+        {"mode": "live", "exchange": "coinbase", "broker_config": {"credentials_secret_ref": {"name": "keys"}}},
+        ["exchange: live mode trades on binance, bybit, okx only", "'coinbase' is allowed in paper mode"],
+    ),
     Case(
         "row-live-without-credentials",
         "row",

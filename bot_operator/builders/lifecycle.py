@@ -288,6 +288,12 @@ def _hold_message(o: Observation, held_since: datetime) -> str:
     )
 
 
+def _drift(o: Observation) -> Cond:
+    """Live: the account holds less than the bot's own fills add up to (the runtime says so)."""
+    drift = o.runtime.get("drift")
+    return (True, "AccountHoldsLess", str(drift)) if drift else (False, "NoDrift", "")
+
+
 def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
     ready = v.ready
     if v.phase == "Suspended":
@@ -306,6 +312,7 @@ def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
         "Healthy": v.healthy,
         "Synced": o.synced,
         "Suspended": (o.suspended, "Suspended" if o.suspended else "NotSuspended", ""),
+        "PositionDrift": _drift(o),
         "Reconciling": v.reconciling,
         "Stalled": v.stalled,
     }
@@ -336,6 +343,9 @@ def decide(o: Observation) -> Decision:
     ).model_dump(by_alias=True, mode="json", include=DECIDED)  # None kept: a merge patch clears the field
     status["conditions"] = _conditions(o, verdict)
     events = budget.events
+    was_drifting = (get_condition(o.previous.get("conditions"), "PositionDrift") or {}).get("status") == "True"
+    if o.runtime.get("drift") and not was_drifting:
+        events.append(("Warning", "PositionDrift", str(o.runtime["drift"])))
     if o.previous.get("phase") != verdict.phase:
         kind = "Warning" if verdict.phase in ("Error", "Degraded") else "Normal"
         events.insert(0, (kind, verdict.phase, verdict.message))

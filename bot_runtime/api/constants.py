@@ -25,3 +25,7 @@ SOURCE_DATABASE: Final = "database"
 SOURCE_KUBERNETES: Final = "kubernetes"
 
 ANNOTATION_SPEC_HASH: Final = "botops.io/spec-hash"
+
+# Live trading is limited to the venues the exchange double reproduces and the suite covers
+# (docs/venues.md); paper mode takes any ccxt venue.
+LIVE_VENUES: Final = ("binance", "bybit", "okx")

@@ -363,6 +363,11 @@ class RuntimeStatus(Model):
     halted: bool | None = Field(default=None, description="true while trading is halted (daily loss, fleet halt).")
     halt_reason: str | None = Field(default=None, description="Why trading is halted.")
     message: str | None = Field(default=None, description="The runtime's last notable message.")
+    drift: str | None = Field(
+        default=None,
+        description="Live: the exchange account holds less of the base asset than this bot's own fills add up "
+        "to (another bot or a person sold it); the bot sells no more than the account holds.",
+    )
 
 
 class TradingBotStatus(Model):

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot_runtime.api.constants import LIVE_VENUES
 from bot_runtime.api.exchanges import EXCHANGES
 from bot_runtime.api.models import TradingBotSpec
 from bot_runtime.api.results import ValidationResult
@@ -100,6 +101,12 @@ def _market_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
         )
     if market.feed != "csv" and market.csv_path:
         warn(f"spec.market.csvPath: ignored because spec.market.feed is {market.feed}")
+    if spec.mode == "live" and market.exchange in EXCHANGES and market.exchange not in LIVE_VENUES:
+        err(
+            f"spec.market.exchange: live mode trades on {', '.join(LIVE_VENUES)} only (the venues whose behaviour "
+            f"the test suite reproduces; docs/venues.md lists what was tested); {market.exchange!r} is allowed in "
+            "paper mode"
+        )
     if spec.mode == "live" and market.feed != "ccxt":
         err(
             f"spec.market.feed: live mode trades real money and needs the exchange's data (ccxt); "

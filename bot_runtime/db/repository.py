@@ -23,6 +23,7 @@ from bot_runtime.api.rows import spec_to_row
 from bot_runtime.db.schema import (
     BOT_STATUSES,
     BotEvent,
+    BotFill,
     BotOrder,
     BotPerformance,
     BotRun,
@@ -67,6 +68,23 @@ class TradeRecord:
     fee: Decimal | float = 0
     fee_currency: str | None = None
     pnl: Decimal | float | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    trade_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    amount: Decimal | float
+    price: Decimal | float
+    net_amount: Decimal | float
+    executed_at: datetime
+    mode: str
+    exchange_order_id: str | None = None
+    fee: Decimal | float = 0
+    fee_currency: str | None = None
     run_id: int | None = None
 
 
@@ -343,6 +361,20 @@ class BotRepository:
                     sa.update(TradingBot).where(TradingBot.id == bot_id).values(trade_count=TradingBot.trade_count + 1)
                 )
         return inserted
+
+    def record_fill(self, bot_id: int, fill: FillRecord) -> bool:
+        """Insert a fill once (by the venue's trade id). True if new."""
+        values = {k: getattr(fill, k) for k in fill.__dataclass_fields__}
+        stmt = pg_insert(BotFill).values(bot_id=bot_id, **values).on_conflict_do_nothing().returning(BotFill.id)
+        with self.session() as s:
+            return s.execute(stmt).first() is not None
+
+    def fills(self, bot_id: int, symbol: str | None = None) -> list[BotFill]:
+        query = sa.select(BotFill).where(BotFill.bot_id == bot_id).order_by(BotFill.executed_at, BotFill.id)
+        if symbol is not None:
+            query = query.where(BotFill.symbol == symbol)
+        with self.session() as s:
+            return list(s.scalars(query))
 
     def trades(self, bot_id: int) -> list[BotTrade]:
         with self.session() as s:

@@ -157,6 +157,35 @@ class BotTrade(Base):
     recorded_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
 
+class BotFill(Base):
+    """One fill of one of the bot's orders, as the venue reports it (paper: as the simulation made it).
+    The bot's position, entry price and realised PnL are these fills (bot_runtime.ledger); recording is
+    idempotent by the venue's trade id."""
+
+    __tablename__ = "bot_fills"
+    __table_args__ = (
+        sa.UniqueConstraint("bot_id", "trade_id", name="uq_bot_fills_trade_id"),
+        sa.Index("ix_bot_fills_bot_symbol", "bot_id", "symbol", "executed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    bot_id: Mapped[int] = mapped_column(sa.ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bot_runs.id", ondelete="SET NULL"))
+    symbol: Mapped[str] = mapped_column(sa.String(64))
+    trade_id: Mapped[str] = mapped_column(sa.String(128))
+    exchange_order_id: Mapped[str | None] = mapped_column(sa.String(128))
+    client_order_id: Mapped[str] = mapped_column(sa.String(64))
+    side: Mapped[str] = mapped_column(sa.String(4))
+    amount: Mapped[Decimal] = mapped_column()  # gross base amount
+    price: Mapped[Decimal] = mapped_column()
+    fee: Mapped[Decimal] = mapped_column(server_default=sa.text("0"))
+    fee_currency: Mapped[str | None] = mapped_column(sa.String(16))
+    net_amount: Mapped[Decimal] = mapped_column()  # the change of the bot's holding of the base asset
+    mode: Mapped[str] = mapped_column(sa.String(8))
+    executed_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+
 class BotPerformance(Base):
     __tablename__ = "bot_performance"
     __table_args__ = (sa.Index("ix_bot_performance_bot_ts", "bot_id", "ts"),)

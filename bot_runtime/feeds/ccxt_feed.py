@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot_runtime.exchange import ErrorKind, classify
+from bot_runtime.exchange import RATE_LIMITED, ErrorKind, Pacer, classify
 from bot_runtime.feeds.base import Bar, FeedProducer, FeedState
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ class CcxtPoller(FeedProducer):
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
     ) -> None:
         super().__init__(out, state, name=f"ccxt-feed-{symbol}")
+        self.pacer = pacer if pacer is not None else Pacer()  # shared with the broker in a live run
         self.exchange, self.symbol, self.timeframe = exchange, symbol, timeframe
         self.tf_ms = int(exchange.parse_timeframe(timeframe) * 1000)
         self.warmup_bars = warmup_bars
@@ -64,10 +66,15 @@ class CcxtPoller(FeedProducer):
         delay = self.backoff_initial
         unknown = 0
         while not self.stop_event.is_set():
+            if not self.pacer.wait(self.stop_event):  # the venue asked every call to wait (Retry-After)
+                return
             try:
                 self.catch_up()
                 delay, unknown = self.backoff_initial, 0
+                self.pacer.answered()
             except Exception as exc:
+                if isinstance(exc, RATE_LIMITED):
+                    delay = max(delay, self.pacer.rate_limited(self.exchange))
                 kind = classify(exc)
                 unknown = unknown + 1 if kind is ErrorKind.unknown else 0
                 if kind is ErrorKind.fatal or unknown >= MAX_UNKNOWN_ERRORS:

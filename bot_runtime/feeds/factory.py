@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot_runtime.api.models import TIMEFRAMES, MarketSpec
+from bot_runtime.exchange import Pacer
 from bot_runtime.feeds.base import FeedState, ListFeed, QueueFeed
 from bot_runtime.feeds.ccxt_feed import CcxtPoller
 from bot_runtime.feeds.replay import ReplayProducer, csv_bars, live_synthetic_bars, synthetic_bars
@@ -22,9 +23,15 @@ def timeframe_ms(timeframe: str) -> int:
 
 class DataFeedFactory:
     def __init__(
-        self, *, exchange: Any = None, clock: Callable[[], float] = time.time, replay_pace: float | None = None
+        self,
+        *,
+        exchange: Any = None,
+        pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.time,
+        replay_pace: float | None = None,
     ) -> None:
         self.exchange = exchange
+        self.pacer = pacer
         self.clock = clock
         self.replay_pace = replay_pace
 
@@ -48,6 +55,7 @@ class DataFeedFactory:
                     warmup_bars=market.warmup_bars,
                     resume_after_ms=resume,
                     clock=self.clock,
+                    pacer=self.pacer,
                 )
             if market.feed == "synthetic":
                 bars = live_synthetic_bars(seed, tf_ms, market.warmup_bars, self.clock)

@@ -25,6 +25,7 @@ TABLES = {
     "bot_runs",
     "bot_orders",
     "bot_trades",
+    "bot_fills",
     "bot_performance",
     "bot_events",
     "bot_state",

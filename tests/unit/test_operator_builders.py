@@ -237,3 +237,20 @@ def test_sync_plan_creates_updates_deletes_and_spots_hand_edits() -> None:
     assert [r["metadata"]["name"] for r in plan.delete] == ["gone"]
     row_changed = plan_sync([desired("a", cash=7)], [current])
     assert [(d.name, hand) for d, hand in row_changed.update] == [("a", False)]
+
+
+def test_a_position_drift_is_a_condition_and_one_event() -> None:
+    live = dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE")
+    drift = "the account holds 0.3 BTC, less than the 0.5 this bot's fills add up to"
+    first = decide(observe(**live, runtime={"generation": 3, "drift": drift}))
+    assert cond(first.status, "PositionDrift") == {
+        **cond(first.status, "PositionDrift"),
+        "status": "True",
+        "reason": "AccountHoldsLess",
+        "message": drift,
+    }
+    assert ("Warning", "PositionDrift", drift) in first.events
+    again = decide(observe(**live, runtime={"generation": 3, "drift": drift}, previous=first.status))
+    assert not [e for e in again.events if e[1] == "PositionDrift"]
+    cleared = decide(observe(**live, runtime={"generation": 3}, previous=first.status))
+    assert cond(cleared.status, "PositionDrift")["status"] == "False"
