@@ -3,6 +3,10 @@
 # Built like the README installs the project (pip installs it from pyproject.toml), without the test
 # extra and without the development tools (botops_dev/ is not part of the distribution).
 
+# A version tag, not a digest: the tag picks up Debian and CPython security fixes, a digest would need bumping by
+# hand. To build reproducibly: --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest>
+# (`docker buildx imagetools inspect python:3.11-slim-bookworm` prints it).
+# checkov:skip=CKV_DOCKER_7:FROM is ARG PYTHON_IMAGE, a version tag (3.11-slim-bookworm) that checkov cannot resolve
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -32,5 +36,8 @@ COPY --from=build /opt/venv /opt/venv
 # A numeric, non-root user (the pods run with runAsNonRoot and a read-only root filesystem).
 USER 10001:10001
 EXPOSE 8080
+# For `docker run`: both commands serve /healthz on BOTOPS_HEALTH_PORT (8080); Kubernetes uses its own probes.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('BOTOPS_HEALTH_PORT', '8080') + '/healthz', timeout=4)"]
 ENTRYPOINT []
 CMD ["bot-operator", "run"]

@@ -35,11 +35,12 @@ test: $(INSTALLED) ## run every test against a real control plane and PostgreSQL
 unit: $(INSTALLED) ## the pure tests only (tests/unit): seconds, no control plane, no database
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: $(INSTALLED) ## ruff (lint and format), mypy, the import layers (import-linter)
+lint: $(INSTALLED) ## ruff (lint and format), mypy, the import layers (import-linter), checkov (chart, bot objects, Dockerfile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python hack/checkov.py
 
 fmt: $(INSTALLED) ## fix what ruff can and format the code
 	$(BIN)/ruff check --fix .

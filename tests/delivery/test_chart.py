@@ -11,6 +11,7 @@ import yaml
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "tradingbot-operator"
 DB = {"database": {"url": "postgresql://bots@db.example:5432/bots"}}
+DIGEST = "sha256:" + "0" * 64
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": DB,
@@ -34,6 +35,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         },
     },
+    "pinned-by-digest": {**DB, "image": {"digest": DIGEST}},
 }
 
 
@@ -120,11 +122,33 @@ def test_runtime_defaults_reach_the_operator() -> None:
     assert env["BOTOPS_RUNTIME_MEMORY_LIMIT"] == "256Mi"
 
 
+def test_image_digest_pins_the_operator_migrations_and_runtime() -> None:
+    docs = render(VALUE_SETS["pinned-by-digest"])
+    pods = [d["spec"]["template"]["spec"] for d in by_kind(docs, "Deployment") + by_kind(docs, "Job")]
+    env = {e["name"]: e.get("value") for e in pods[0]["containers"][0]["env"]}
+    images = [c["image"] for pod in pods for c in pod["containers"]] + [env["BOTOPS_RUNTIME_IMAGE"]]
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert images == [f"tradingbot-operator:{version}@{DIGEST}"] * 3
+
+
 def test_migration_job_is_a_pre_install_hook() -> None:
     (job,) = by_kind(render(DB), "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["bot-operator", "db", "upgrade"]
+    assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
     assert not by_kind(render({**DB, "migrations": {"enabled": False}}), "Job")
+
+
+def test_migration_pods_get_a_network_policy_before_they_start() -> None:
+    docs = render(VALUE_SETS["ha-monitored"])
+    (job,) = by_kind(docs, "Job")
+    (policy,) = [p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-migrate")]
+    hook, job_hook = policy["metadata"]["annotations"], job["metadata"]["annotations"]
+    assert hook["helm.sh/hook"] == job_hook["helm.sh/hook"]
+    assert int(hook["helm.sh/hook-weight"]) < int(job_hook["helm.sh/hook-weight"])
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert "ingress" not in policy["spec"]  # nothing reaches them
+    assert {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]} == {53, 5432}
 
 
 def test_chart_crd_is_the_generated_one() -> None:
