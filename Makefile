@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make test's parallel workers (pytest-xdist): each starts its own control plane and database. Most tests wait
+# on processes, so three share two cores well; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 3
 
 .PHONY: help run install assets test unit lint fmt crds bench-runtime bench-operator clean \
         kind-up image kind-load deploy e2e-kind kind-down
@@ -30,7 +33,7 @@ assets: ## build or locate the test control plane binaries (KUBEBUILDER_ASSETS)
 
 test: $(INSTALLED) ## run every test against a real control plane and PostgreSQL
 	@assets=$$(hack/test-assets.sh) && \
-	  KUBEBUILDER_ASSETS="$$assets" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	  KUBEBUILDER_ASSETS="$$assets" $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 unit: $(INSTALLED) ## the pure tests only (tests/unit): seconds, no control plane, no database
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+from typing import Any
 
 log = logging.getLogger("bot_operator")
 
@@ -82,12 +84,21 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     try:
         if args.fleet_command == "halt":
             scope, value = _scope(args)
-            halt_id = fleet.halt(scope, value, args.reason, args.by, flatten=args.flatten)
+            mode = "halted" if args.full_stop else "reducing"
+            halt_id = fleet.halt(scope, value, args.reason, args.by, flatten=args.flatten, mode=mode)
+            effect = (
+                "no order is sent from now on (a full stop: stop-losses too)"
+                if args.full_stop
+                else "no order adds exposure from now on (exits and stop-losses still go)"
+            )
+            closing = "; positions are being closed now: `bot-operator fleet status` shows the progress"
             print(
                 f"halt {halt_id} committed ({scope} {value or ''}".rstrip()
-                + "): no order is sent from now on"
-                + ("; positions are being closed" if args.flatten else "")
+                + f"): {effect}"
+                + (closing if args.flatten else "")
             )
+        elif args.fleet_command == "status":
+            return _fleet_status(repo, args)
         elif args.fleet_command == "resume":
             scope, value = _scope(args)
             count = fleet.resume(scope, value, args.by)
@@ -123,6 +134,41 @@ def cmd_fleet(args: argparse.Namespace) -> int:
                 print(f"cap {cap.scope} {cap.value[:12]}: {cap.max_notional:g} (set by {cap.created_by})")
     finally:
         engine.dispose()
+    return 0
+
+
+def _fleet_status(repo: Any, args: argparse.Namespace) -> int:
+    rows = [
+        r
+        for r in repo.get_bots(user_id=args.user_id)
+        if r.enabled and (not args.namespace or (r.external_ref or "").startswith(f"{args.namespace}/"))
+    ]
+    bots = [
+        {
+            "bot": r.external_ref or f"row {r.id} ({r.name})",
+            "mode": r.mode,
+            "status": r.status,
+            "tradingState": r.trading_state,
+            "position": r.position,
+            "exposure": r.exposure,
+            "lastFlattenAttempt": r.flatten_attempt_at.isoformat() if r.flatten_attempt_at else None,
+            "flattenError": r.flatten_error,
+        }
+        for r in rows
+    ]
+    if args.output == "json":
+        print(json.dumps(bots, indent=2))
+        return 0
+    if not bots:
+        print("no bots")
+        return 0
+    print(f"{'BOT':40} {'MODE':5} {'STATUS':9} {'TRADING':9} {'POSITION':>14} {'EXPOSURE':>12}  FLATTEN")
+    for b in bots:
+        flatten = f"{b['lastFlattenAttempt']}: {b['flattenError']}" if b["flattenError"] else ""
+        position = f"{b['position']:.8g}" if b["position"] is not None else "-"
+        exposure = f"{b['exposure']:.2f}" if b["exposure"] is not None else "-"
+        trading = b["tradingState"] or "-"
+        print(f"{b['bot']:40} {b['mode']:5} {b['status']:9} {trading:9} {position:>14} {exposure:>12}  {flatten}")
     return 0
 
 
@@ -174,7 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         "halt", parents=[database, who], help="no order is sent once the halt is committed; runtimes wake at once"
     )
     targets(halt)
-    halt.add_argument("--flatten", action="store_true", help="also close every open position")
+    halt.add_argument("--flatten", action="store_true", help="also close every open position, now")
+    halt.add_argument(
+        "--full-stop",
+        action="store_true",
+        help="halted instead of reducing: nothing is sent, not even exits and stop-losses (stops resting at the "
+        "venue stay)",
+    )
     halt.add_argument("--reason", required=True, help="why (shown in status and recorded)")
     resume = fleet_commands.add_parser("resume", parents=[database, who], help="lift the matching halts")
     targets(resume)
@@ -190,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     uncap_target.add_argument("--user-id", type=int)
     uncap_target.add_argument("--account-of")
     fleet_commands.add_parser("list", parents=[database], help="active halts and caps")
+    status = fleet_commands.add_parser(
+        "status", parents=[database], help="per bot: trading state, position, exposure, flatten progress"
+    )
+    status.add_argument("--namespace", help="only the bots of this namespace")
+    status.add_argument("--user-id", type=int, help="only the bots of this user")
+    status.add_argument("--output", choices=("table", "json"), default="table")
     fleet.set_defaults(func=cmd_fleet)
     db = commands.add_parser("db", help="database schema migrations (Alembic)")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

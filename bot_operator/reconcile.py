@@ -29,6 +29,7 @@ from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec, TradingBotStatus
 from bot_runtime.api.rows import spec_to_row
 from bot_runtime.api.validation import validate_spec
+from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.fleet import FleetControls, fingerprint
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import TradingBot as BotRow
@@ -64,6 +65,8 @@ class Reconciler:
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._secrets_ensured: set[str] = set()
+        self._database_down = False  # seen unreachable by the last reconcile
+        self._database_back_at: datetime | None = None
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -122,13 +125,23 @@ class Reconciler:
         if result.errors and previous.get("message") != message:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
-        bot_id, synced = self._register(namespace, name, source, labels, spec)
-        if spec is not None and spec.mode == "live" and bot_id is not None:
-            conflict = self._account_conflict(namespace, spec, bot_id)
-            if conflict:  # a spec that cannot run here: reported like any invalid spec
-                spec, message = None, conflict
-                if previous.get("message") != message:
-                    log.warning("TradingBot %s/%s: %s", namespace, name, message)
+        try:
+            bot_id, synced = self._register(namespace, name, source, labels, spec)
+            live = spec is not None and spec.mode == "live" and bot_id is not None
+            conflict = self._account_conflict(namespace, spec, bot_id) if live else None  # type: ignore[arg-type]
+            row = self.repo.get_bot(bot_id) if bot_id is not None else None
+            database_reachable = True
+            if self._database_down:
+                self._database_down, self._database_back_at = False, datetime.now(UTC)
+        except DB_ERRORS as exc:  # an outage is not a broken bot: no restart for it, no Ready we cannot know
+            log.warning("TradingBot %s/%s: database unreachable (%s)", namespace, name, type(exc).__name__)
+            bot_id, row, conflict, database_reachable = previous.get("botId"), None, None, False
+            self._database_down = True
+            synced = (False, "DatabaseUnreachable", "the database is unreachable")
+        if conflict:  # a spec that cannot run here: reported like any invalid spec
+            spec, message = None, conflict
+            if previous.get("message") != message:
+                log.warning("TradingBot %s/%s: %s", namespace, name, message)
         wanted_labels = bot_labels(name, bot_id, source, _user_id(labels))
         if bot_id is not None and labels.get(c.LABEL_BOT_ID) != str(bot_id):
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
@@ -142,7 +155,6 @@ class Reconciler:
             self._ensure_runtime_secret(namespace)
 
         pod = self.cluster.get_pod(namespace, pod_name(name))
-        row = self.repo.get_bot(bot_id) if bot_id is not None else None
         interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
         decision = decide(
             Observation(
@@ -165,6 +177,8 @@ class Reconciler:
                 synced=synced,
                 rollout=spec.rollout.strategy if spec else "immediate",
                 rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
+                database_reachable=database_reachable,
+                database_back_at=self._database_back_at,
             )
         )
         pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
@@ -174,7 +188,7 @@ class Reconciler:
                 by_alias=True, include={"pod", "bot_id"}
             ),
         }
-        self._report(bot, bot_id, row, previous, status, decision)
+        self._report(bot, bot_id if database_reachable else None, row, previous, status, decision)
         self._tell(bot, spec, bot_id, previous, status, decision)
         return status
 

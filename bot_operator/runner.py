@@ -27,7 +27,7 @@ from bot_operator.sync import Syncer
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBot
 from bot_runtime.db import migrate
-from bot_runtime.db.engine import create_engine
+from bot_runtime.db.engine import DB_ERRORS, create_engine
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.health import HealthServer
 from bot_runtime.resource import api_client
@@ -186,6 +186,8 @@ class Operator:
                         log.exception("reconcile of %s failed", bot.ref)
                 self.metrics.set_phases(dict(phases))
                 self._mark_vanished(bots, namespace)
+            except DB_ERRORS as exc:  # an outage, already reported per bot: no traceback every pass
+                log.warning("periodic pass: database unreachable (%s); retrying", type(exc).__name__)
             except Exception:
                 log.exception("periodic pass failed; retrying")
 

@@ -25,7 +25,7 @@ from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBot, TradingBotSpec
 from bot_runtime.api.rows import validate_row
-from bot_runtime.db.engine import libpq_url
+from bot_runtime.db.engine import DB_ERRORS, libpq_url
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import NOTIFY_CHANNEL
 from bot_runtime.db.schema import TradingBot as BotRow
@@ -231,6 +231,8 @@ class Syncer:
                 if first:
                     log.info("Trading service running with %d bots", self.loaded)
                     first = False
+            except DB_ERRORS as exc:
+                log.warning("database sync: database unreachable (%s); retrying at the next poll", type(exc).__name__)
             except Exception:
                 log.exception("database sync failed; retrying at the next poll")
             woke = self.wake.wait(self.settings.poll_interval)

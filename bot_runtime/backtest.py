@@ -51,7 +51,7 @@ def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) 
     cerebro = bt.Cerebro(stdstats=False)
     data = feed if feed is not None else DataFeedFactory().historical(spec.market, bars=bars)
     cerebro.adddata(data)
-    cerebro.broker = paper_broker(spec.broker)
+    cerebro.broker = paper_broker(spec.broker, risk=spec.risk)
     cerebro.addstrategy(
         klass, config=params, risk=spec.risk, timeframe_seconds=timeframe_ms(spec.market.timeframe) // 1000
     )

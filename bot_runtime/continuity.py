@@ -9,7 +9,6 @@ saved as it changes (fills, a new day, a new high), fenced by the lease token.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -96,6 +95,7 @@ def state_of(snapshot: Snapshot, baseline_equity: float) -> SavedState:
         day=snapshot.day,
         day_start_equity=snapshot.day_start_equity,
         baseline_equity=baseline_equity,
+        daily_halt_reason=snapshot.halt_reason,
     )
 
 
@@ -106,7 +106,6 @@ class Continuity:
         self.ctx, self.news, self.figures = ctx, news, figures
         self.saved = ctx.fleet.load_state(ctx.bot_id)
         self.plan: StartPlan | None = None
-        self.flatten_on_start: str | None = None
         self.strategy: Any = None
 
     def decide_start(self, found: StartReconciliation | None) -> StartPlan:
@@ -124,8 +123,6 @@ class Continuity:
         self.news.note(plan.summary)
         if plan.action == "halt" and not [h for h in self.ctx.fleet.active_halts(self.ctx.bot) if h.scope == "bot"]:
             self.ctx.fleet.halt("bot", self.ctx.bot.ref, plan.summary, by=f"onStart ({self.ctx.holder})")
-        elif plan.action == "flatten":
-            self.flatten_on_start = plan.summary
         return plan
 
     def restore(self, strategy: Any, broker: Any) -> None:
@@ -147,22 +144,19 @@ class Continuity:
             plan.realized_pnl,
             saved.day if saved else None,
             saved.day_start_equity if saved else None,
+            saved.daily_halt_reason if saved else None,
         )
-
-    def flattened(self, order: Any) -> None:
-        if self.flatten_on_start and not float(order.executed.psize):
-            self.flatten_on_start = None  # closed: trade on
+        if plan.action == "flatten":
+            broker.flattener.ask(plan.summary)  # now, bars or no bars; trading goes on once flat
 
     def save(self) -> None:
-        """The trading state, as it changes (fills, a new day, a new high); fenced by the lease token."""
+        """The trading state, from what happened (Cerebro's thread: a fill, a new day, a new high), never
+        from an older snapshot; fenced by the lease token. It is durable before trading goes on (database,
+        else the spool), so a runtime killed right after a fill restarts with that fill."""
         if self.strategy is None:
             return
-        on_cerebro = threading.current_thread() is threading.main_thread()
-        snap = self.strategy.snapshot() if on_cerebro else self.figures.snapshot
-        if snap is None:
-            return
-        baseline = self.figures.baseline_equity
-        state = state_of(snap, baseline if baseline is not None else snap.equity)
+        snap = self.strategy.snapshot()
+        state = state_of(snap, self.figures.baseline(snap))
         if state != self.saved:
             self.saved = state
-            self.ctx.journal.state(self.ctx.lease.lease.token, state)
+            self.ctx.journal.state_now(self.ctx.lease.lease.token, state)

@@ -67,3 +67,8 @@ class RunControl:
     def _runstop(self) -> None:
         if self._cerebro is not None:
             self._cerebro.runstop()
+
+    def enforce(self) -> None:
+        """Ask Cerebro again: a stop requested just before `run()` began is lost (run() clears the flag)."""
+        if self.stopping:
+            self._runstop()

@@ -16,10 +16,14 @@ class BotFigures:
     baseline_equity: float | None = None  # PnL counts from it, across runs (restored at start)
     peak_equity: float = 0.0
 
-    def pnl(self, snap: Snapshot) -> float:
-        if self.baseline_equity is None:  # the first run of this bot: PnL counts from here, across runs
+    def baseline(self, snap: Snapshot) -> float:
+        """Where PnL counts from: the first run's start (the spec's cash in paper mode), across runs."""
+        if self.baseline_equity is None:
             self.baseline_equity = self.paper_cash if self.paper_cash is not None else snap.equity
-        return snap.equity - self.baseline_equity
+        return self.baseline_equity
+
+    def pnl(self, snap: Snapshot) -> float:
+        return snap.equity - self.baseline(snap)
 
     def drawdown(self, snap: Snapshot) -> float:
         self.peak_equity = max(self.peak_equity, snap.equity)

@@ -37,10 +37,17 @@ class RuntimeMetrics:
         self.heartbeat = gauge("botops_heartbeat_timestamp_seconds", "Time of the last database heartbeat")
         self.lease = gauge("botops_lease_held", "1 while this runtime holds the bot's lease")
         self.halted = gauge("botops_trading_halted", "1 while trading is halted (daily loss, fleet halt)")
+        self.trading_state = gauge(
+            "botops_trading_state", "1 for the bot's trading state (active, reducing, halted)", ("state",)
+        )
         self.spooled = gauge("botops_journal_spooled_records", "Records waiting in the local spool for the database")
 
     def labels(self, metric: Any, **extra: str) -> Any:
         return metric.labels(**self._labels, **extra)
+
+    def set_trading_state(self, state: str) -> None:
+        for candidate in ("active", "reducing", "halted"):
+            self.labels(self.trading_state, state=candidate).set(1 if candidate == state else 0)
 
     def set_feed_state(self, state: str) -> None:
         for candidate in FEED_STATES:

@@ -30,6 +30,7 @@ from bot_runtime.market import open_market
 from bot_runtime.monitor import FeedWatch, Monitor
 from bot_runtime.news import BotNews
 from bot_runtime.orders import OrderPath
+from bot_runtime.risk import RiskGate
 from bot_runtime.settings import RuntimeSettings
 from bot_runtime.shutdown import Shutdown
 from bot_runtime.startup import open_run
@@ -77,11 +78,12 @@ class StrategyInstance:
         market = open_market(ctx)
         feed = FeedWatch(ctx, market.feed, news)
         continuity = Continuity(ctx, news, figures)
-        gate = OrderGate(ctx.fleet, ctx.lease, ctx.bot, market.account)
-        status.feed_state, status.fleet_halt = feed.state, gate.halted
+        gate = OrderGate(ctx.fleet, ctx.lease, ctx.bot, market.account, RiskGate(ctx.spec.risk), self.control)
+        status.feed_state, status.trading_state = feed.state, gate.state
         orders = OrderPath(ctx, self.control, gate, news, figures, continuity, market.venue)
         found = settle_live_start(ctx, market, news) if ctx.spec.mode == "live" else None
-        broker = build_broker(ctx, market, orders, found, self.control)
+        broker = build_broker(ctx, market, orders, gate, found, self.control)
+        status.flatten = lambda: broker.flattener.state.describe()
         continuity.decide_start(found)
         self._listen_for_halts(ctx, gate, shutdown)
         cerebro = build_cerebro(
@@ -89,6 +91,7 @@ class StrategyInstance:
         )
         self.control.attach(cerebro)
         monitor = Monitor(ctx, self.control, figures, news, status, feed, gate, continuity)
+        monitor.flatten = lambda: broker.flattener.state
         if found is not None:  # the live broker: an ambiguous order and a position drift are said in status
             monitor.trading_notice = broker.unresolved
             monitor.drift = status.drift = lambda: broker.drift

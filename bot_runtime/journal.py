@@ -21,14 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy.exc
-
+from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.fleet import FleetControls, SavedState
 from bot_runtime.db.repository import BotRepository, FillRecord, TradeRecord
 
 log = logging.getLogger(__name__)
-
-DB_ERRORS = (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.InterfaceError, OSError)
 
 
 def _encode(value: Any) -> Any:
@@ -102,9 +99,13 @@ class Journal:
     def performance(self, **values: Any) -> None:
         self._put("performance", values)
 
-    def state(self, lease_token: int, state: SavedState) -> None:
-        """The bot's trading state (latest wins; fenced by the lease token)."""
-        self._put("state", {**asdict(state), "lease_token": lease_token})
+    def state_now(self, lease_token: int, state: SavedState) -> None:
+        """The bot's trading state (latest wins; fenced by the lease token). Synchronous, like an intent:
+        durable (database or spool) before the caller goes on, so no older state can overtake it."""
+        record = {**asdict(state), "lease_token": lease_token}
+        if not self.spooled() and self._write("state", record):
+            return
+        self._append_spool("state", record)
 
     def event(self, type: str, message: str, severity: str = "info", details: dict[str, Any] | None = None) -> None:
         self._put("event", {"type": type, "message": message, "severity": severity, "details": details})
@@ -170,6 +171,24 @@ class Journal:
             return 0
         with self.spool_path.open() as handle:
             return sum(1 for line in handle if line.strip())
+
+    def spool_lines(self) -> list[str]:
+        """What waits in the spool, in order (JSON lines)."""
+        with self._spool_lock:
+            if not self.spool_path.exists():
+                return []
+            return [line for line in self.spool_path.read_text().splitlines() if line.strip()]
+
+    def adopt(self, lines: list[str]) -> None:
+        """Records an earlier runtime could not write: they go to the database first, in their order."""
+        if not lines:
+            return
+        with self._spool_lock:
+            earlier = self.spool_path.read_text() if self.spool_path.exists() else ""
+            self.spool_path.write_text("".join(f"{line}\n" for line in lines) + earlier)
+            self._spool_count += len(lines)
+        self._idle.clear()
+        log.info("%d records an earlier runtime left unsaved go to the database first", len(lines))
 
     def spooled(self) -> int:
         """Records waiting in the spool for the database."""

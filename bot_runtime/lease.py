@@ -1,9 +1,10 @@
 """The runtime's hold on its bot: a database lease with a fencing token.
 
-The lease is renewed at every heartbeat and checked before every order (bot_runtime.gate). While the database is
-unreachable the runtime may trade only until the lease it last renewed would expire (a local,
-monotonic deadline with a safety margin): nobody else can take the bot before then. Once that
-passes, or the database says another runtime holds the bot, trading stops at once.
+The lease is renewed at every heartbeat and checked before every order (bot_runtime.gate). While the
+database is unreachable the runtime does not exit: it adds no exposure (the gate refuses such orders), keeps
+its protection (stops resting at the venue, exits) and keeps trying. Nobody else can take the bot meanwhile
+without the database. When it answers again, a lease that expired unclaimed is taken back (a new fencing
+token); one another runtime took means this one stops trading at once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 
+from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.repository import BotRepository, Lease, LeaseLost
-from bot_runtime.journal import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ class LeaseGuard:
                 return
             again = self.repo.acquire_lease(self.lease.bot_id, self.lease.holder, self.ttl)
         except DB_ERRORS as exc:
-            if not self.held_locally():
-                raise LeaseLost(f"database unreachable past the lease lifetime ({type(exc).__name__})") from exc
+            if self.held_locally():
+                log.warning("lease not renewed: database unreachable (%s)", type(exc).__name__)
             return
         if again is None:
             holder, _ = self.repo.lease_holder(self.lease.bot_id)

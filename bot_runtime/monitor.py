@@ -11,14 +11,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot_runtime.brokers.gating import FlattenState
 from bot_runtime.context import RunContext
 from bot_runtime.continuity import Continuity
 from bot_runtime.control import RunControl, lease_lost
+from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.repository import LeaseLost
 from bot_runtime.feeds import QueueFeed
 from bot_runtime.figures import BotFigures
 from bot_runtime.gate import OrderGate
-from bot_runtime.journal import DB_ERRORS
 from bot_runtime.news import BotNews
 from bot_runtime.status import StatusReporter
 from bot_runtime.strategies import Snapshot
@@ -103,6 +104,9 @@ class Monitor(threading.Thread):
         self.status, self.feed, self.gate, self.continuity = status, feed, gate, continuity
         self.halt = threading.Event()
         self.trading_notice: Callable[[], str | None] = lambda: None  # live: why no order may be sent now
+        self.flatten: Callable[[], FlattenState] = FlattenState  # the broker's flatten in progress
+        self._flatten_error: str | None = None
+        self._state: tuple[str, str | None] = ("active", None)
         self.drift: Callable[[], str | None] = lambda: None  # live: the account holds less than the fills
         self._notice: str | None = None
         self._drift: str | None = None
@@ -132,6 +136,7 @@ class Monitor(threading.Thread):
         while (left := deadline - time.monotonic()) > 0:
             if self.halt.wait(min(0.5, left)):
                 return True
+            self.control.enforce()
             if self.gate.changed.is_set():
                 self.gate.changed.clear()
                 self.status.report()
@@ -146,25 +151,59 @@ class Monitor(threading.Thread):
             self.control.fail(lease_lost(exc))
             return
         snap, feed = self.figures.snapshot, self.feed.state()
-        values: dict[str, Any] = {"feed_state": feed}
+        flatten = self.flatten()
+        values: dict[str, Any] = {
+            "feed_state": feed,
+            "trading_state": self.gate.state()[0],
+            "flatten_error": flatten.last_error if flatten.reason else None,
+            "flatten_attempt_at": datetime.fromtimestamp(flatten.last_attempt, UTC) if flatten.last_attempt else None,
+        }
         if snap is not None:
-            values.update(equity=snap.equity, cash=snap.cash, pnl=self.figures.pnl(snap), position=snap.position)
+            values.update(
+                equity=snap.equity,
+                cash=snap.cash,
+                pnl=self.figures.pnl(snap),
+                position=snap.position,
+                exposure=snap.position * snap.close,
+            )
         db_status = {"LIVE": "running", "CONNBROKEN": "degraded"}.get(feed, "starting")
         try:
             self.ctx.repo.heartbeat(lease.lease, status=db_status, error_message=None, **values)
             metrics.labels(metrics.heartbeat).set(time.time())
+            if self.gate.database_down:  # it answers again: re-read the halts missed meanwhile, lift the outage state
+                self.gate.refresh()
         except LeaseLost as exc:
             self.control.fail(lease_lost(exc))
             return
         except DB_ERRORS as exc:
             log.warning("heartbeat to the database failed: %s", type(exc).__name__)
         self._update_metrics(snap, feed)
+        self._say_state()
         self._say_notice()
-        self.continuity.save()
         self.status.report()
 
+    def _say_state(self) -> None:
+        state, why = self.gate.state()
+        if (state, why) != self._state:
+            self._state = (state, why)
+            if why:
+                log.warning("trading state %s: %s", state, why)
+            else:
+                log.info("trading state %s", state)
+            self.news.record(
+                "trading_state", f"{state}: {why}" if why else state, "info" if state == "active" else "warning"
+            )
+        self.ctx.metrics.set_trading_state(state)
+
     def _say_notice(self) -> None:
-        """An unresolved order and a position drift are said once each, when they appear."""
+        """An unresolved order, a position drift and a failing flatten are said once each, when they appear."""
+        flatten = self.flatten()
+        if flatten.last_error and flatten.last_error != self._flatten_error:
+            message = flatten.describe() or flatten.last_error
+            self.news.note(message)
+            self.news.record("flatten_failed", message, "error")
+            self.news.tell("risk_limit", "Flatten failed; retrying", [message], "error")
+        self._flatten_error = flatten.last_error
         notice, drift = self.trading_notice(), self.drift()
         if notice and notice != self._notice:
             self.news.note(notice)

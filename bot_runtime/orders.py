@@ -12,16 +12,17 @@ from bot_runtime.btcompat import bt
 from bot_runtime.context import RunContext
 from bot_runtime.continuity import Continuity
 from bot_runtime.control import RunControl, lease_lost
+from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.repository import FillRecord, LeaseLost, TradeRecord
 from bot_runtime.figures import BotFigures
 from bot_runtime.gate import OrderGate
 from bot_runtime.news import BotNews
-from bot_runtime.strategies import OrderIntent
 from bot_runtime.venues import VenueProfile
 
 log = logging.getLogger("bot_runtime")
 
-QUIET_REFUSALS = ("lease lost", "the runtime is stopping", "halted by")  # said elsewhere; no risk notification
+# said elsewhere (status, the halt's own news): no risk notification for every refused order
+QUIET_REFUSALS = ("lease lost", "the runtime is stopping", "trading halted", "reducing only", "the database is")
 
 
 def paper_fill(trade: TradeRecord, net: float) -> FillRecord:
@@ -59,24 +60,17 @@ class OrderPath:
         """Deterministic, in the venue's alphabet: bot, fencing token, order ref."""
         return self.venue.client_order_id(self.ctx.bot_id, self.ctx.lease.lease.token, ref)
 
-    def check(self, intent: OrderIntent) -> str | None:
-        """The order gate: a refusal reason, or None to send the order."""
-        if self.control.stopping:
-            return "the runtime is stopping"
-        snap = self.figures.snapshot
-        try:
-            refusal = self.gate.check(intent, snap.position if snap else 0.0)
-        except LeaseLost as exc:
-            self.control.fail(lease_lost(exc))
-            return f"lease lost: {exc}"
-        if refusal and refusal.startswith("exposure cap"):
-            self.news.record("exposure_cap", f"order refused: {refusal}", "warning")
-        if refusal is None:
-            log.info("order: %s %.8g (%s)", intent.side, intent.size, intent.reason)
-        return refusal
+    def lease_lost(self, exc: LeaseLost) -> None:
+        """The gate found another runtime holding the bot: stop trading at once."""
+        self.control.fail(lease_lost(exc))
 
-    def refused(self, intent: OrderIntent, reason: str) -> None:
-        self.news.note(f"order refused: {intent.side} {intent.size:.8g}: {reason}")
+    def refused(self, order: Any, reason: str) -> None:
+        """The order gate refused an order (whatever placed it): said in status, history and, for a risk
+        limit, to the owner."""
+        side = "buy" if order.isbuy() else "sell"
+        self.news.note(f"order refused: {side} {abs(order.size):.8g}: {reason}")
+        if reason.startswith("exposure cap"):
+            self.news.record("exposure_cap", f"order refused: {reason}", "warning")
         if not reason.startswith(QUIET_REFUSALS):
             self.news.tell("risk_limit", "Order refused by a risk limit", [reason], "warning")
 
@@ -86,12 +80,12 @@ class OrderPath:
         metrics = self.ctx.metrics
         executed = abs(order.executed.size)
         if order.status == order.Completed or (executed and order.status in (order.Canceled, order.Rejected)):
+            self.continuity.save()  # first: durable before anything else happens
             self._record_trade(order)
-            self.continuity.save()
-            self.continuity.flattened(order)
+            self._write_exposure(order)
         if order.status in (order.Completed, order.Canceled, order.Rejected, order.Margin, order.Expired):
             metrics.labels(metrics.orders, status=order.getstatusname().lower()).inc()
-        if order.status in (order.Rejected, order.Margin):
+        if order.status in (order.Rejected, order.Margin) and not order.info.get("refused"):
             reason = order.info.get("reject_reason") or order.getstatusname().lower()
             if order.info.get("skipped"):  # never sent: the venue would have refused it, or must not see it now
                 self.news.note(reason)
@@ -104,6 +98,14 @@ class OrderPath:
             self.news.note(f"order rejected: {reason}")
             self.news.record("order_rejected", f"order {order.ref} rejected: {reason}", "warning")
             self.news.tell("order_rejected", "Order rejected", [reason], "warning")
+
+    def _write_exposure(self, order: Any) -> None:
+        """The bot's exposure after the fill, at once (caps of other bots read it), its reservation released."""
+        exposure = float(order.executed.psize) * float(order.executed.price or 0.0)
+        try:
+            self.ctx.fleet.write_exposure(self.ctx.lease.lease, exposure, order.info.get("client_order_id"))
+        except DB_ERRORS:
+            log.warning("exposure not written (database unreachable); the next heartbeat writes it")
 
     def _record_trade(self, order: Any) -> None:
         """The order's trade record; in paper mode also its (one, simulated) fill."""

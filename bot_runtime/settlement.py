@@ -44,6 +44,7 @@ class StartReconciliation:
     cancelled: int = 0
     never_placed: int = 0
     drift: str | None = None
+    resting_stop: dict[str, Any] | None = None  # our stop an earlier run left resting at the venue
     unresolved: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -89,7 +90,7 @@ class Settlement:
     def _settle_order(self, row: Any, found: StartReconciliation) -> None:
         cid = row.client_order_id
         try:
-            order = self._find(cid, row.created_at)
+            order = self._find(cid, row.created_at, stop=row.order_type == "stop")
         except ccxt.OrderNotFound:
             self.repo.update_order(self.bot_id, cid, status="failed", error="not at the venue: never placed")
             found.never_placed += 1
@@ -97,10 +98,14 @@ class Settlement:
         except Exception as exc:
             found.unresolved.append(f"{cid} ({type(exc).__name__})")
             return
+        if order.get("status") == "open" and row.order_type == "stop":
+            found.resting_stop = order  # it protects the position while no runtime runs: adopted, not cancelled
+            return
         if order.get("status") == "open":
             order = self._cancel(order)
             found.cancelled += order.get("status") == "canceled"
-        found.fills_recorded += self._record_order(order, cid, row.run_id)
+        fills_on = self.venue.stop_fills_on(order) if row.order_type == "stop" else str(order["id"])
+        found.fills_recorded += self._record_order(order, cid, row.run_id, fills_on)
         status = "filled" if order.get("status") == "closed" else "cancelled"
         self.repo.update_order(
             self.bot_id,
@@ -119,12 +124,13 @@ class Settlement:
             log.info("order %s finished before it could be cancelled", order["id"])
         return self.venue.fetch(self.exchange, self.symbol, str(order["id"]))
 
-    def _find(self, cid: str, created_at: datetime | None) -> dict[str, Any]:
+    def _find(self, cid: str, created_at: datetime | None, stop: bool = False) -> dict[str, Any]:
         """The venue's view of one of our orders; OrderNotFound only once the grace window has passed."""
+        find = self.venue.find_stop if stop else self.venue.find
         misses = 0
         while True:
             try:
-                return self.venue.find(self.exchange, self.symbol, cid)
+                return find(self.exchange, self.symbol, cid)
             except ccxt.OrderNotFound:
                 misses += 1
                 age = (datetime.now(UTC) - created_at).total_seconds() if created_at else self.window
@@ -133,11 +139,12 @@ class Settlement:
                 log.info("order %s not found at the venue yet (%d, %.0f s old); looking again", cid, misses, age)
                 self.sleep(max(1.0, min(self.window - age, self.window / self.answers)))
 
-    def _record_order(self, order: dict[str, Any], cid: str, run_id: int | None) -> int:
+    def _record_order(self, order: dict[str, Any], cid: str, run_id: int | None, fills_on: str | None = None) -> int:
         """Record the fills of one of our orders (venue trade records) and its trade; returns new fills."""
-        if not float(order.get("filled") or 0):
+        fills_on = fills_on or str(order["id"])
+        if not float(order.get("filled") or 0) or not fills_on:
             return 0
-        trades = self.venue.order_trades(self.exchange, self.symbol, str(order["id"]))
+        trades = self.venue.order_trades(self.exchange, self.symbol, fills_on)
         fills = [fill_of(t, cid, order["side"], str(order["id"])) for t in trades]
         new = sum(self.repo.record_fill(self.bot_id, fill_record(f, self.symbol, order, run_id)) for f in fills)
         self.repo.record_trade(self.bot_id, trade_from_order(order, cid, self.symbol, run_id, fills))

@@ -34,11 +34,13 @@ from bot_runtime.strategies import strategy_handler
 
 log = logging.getLogger("bot_runtime")
 
+MAX_UNSAVED = 500  # records kept in status.runtime.unsaved at most (an outage's worth; etcd objects are small)
+
 
 def open_run(
     settings: RuntimeSettings, holder: str, control: RunControl, metrics: RuntimeMetrics, shutdown: Shutdown
 ) -> RunContext:
-    resource, spec, generation, labelled_id = load_bot(settings)
+    resource, spec, generation, labelled_id, unsaved = load_bot(settings)
     repo = BotRepository(create_engine(settings.database_url, connect_args={"connect_timeout": 5}))
     bot_id = labelled_id if labelled_id is not None else find_row(repo, settings)
     lease = acquire_lease(repo, bot_id, holder, settings, control)
@@ -67,6 +69,7 @@ def open_run(
         row.trade_count if row is not None else 0,
     )
     shutdown.on_stop("flushing the journal", lambda outcome: flush_journal(ctx, outcome))
+    take_unsaved(ctx, unsaved)
     repo.set_status(bot_id, "starting")
     journal.event(
         "started",
@@ -76,8 +79,9 @@ def open_run(
     return ctx
 
 
-def load_bot(settings: RuntimeSettings) -> tuple[BotResource, TradingBotSpec, int | None, int | None]:
-    """The bot's own TradingBot: its spec (validated as the operator does), generation and row id."""
+def load_bot(settings: RuntimeSettings) -> tuple[BotResource, TradingBotSpec, int | None, int | None, list[str]]:
+    """The bot's own TradingBot: its spec (validated as the operator does), generation, row id, and the
+    records an earlier runtime stopped with before the database took them."""
     resource = BotResource(api_client(settings.kubeconfig), settings.namespace, settings.bot_name)
     body = resource.read()
     strategy_handler.load_plugins()  # plug-in classes: their schemas judge the parameters below
@@ -92,8 +96,10 @@ def load_bot(settings: RuntimeSettings) -> tuple[BotResource, TradingBotSpec, in
     if spec is None:
         raise RuntimeFailure(EXIT_FATAL, "invalid spec: " + "; ".join(result.errors))
     labels = body["metadata"].get("labels") or {}
-    raw_id = labels.get(c.LABEL_BOT_ID) or (body.get("status") or {}).get("botId")
-    return resource, spec, body["metadata"].get("generation"), int(raw_id) if raw_id else None
+    status = body.get("status") or {}
+    raw_id = labels.get(c.LABEL_BOT_ID) or status.get("botId")
+    unsaved = list((status.get("runtime") or {}).get("unsaved") or [])
+    return resource, spec, body["metadata"].get("generation"), int(raw_id) if raw_id else None, unsaved
 
 
 def find_row(repo: BotRepository, settings: RuntimeSettings) -> int:
@@ -137,6 +143,21 @@ def close_run(repo: BotRepository, bot_id: int, run_id: int, outcome: Outcome) -
 
 
 def flush_journal(ctx: RunContext, outcome: Outcome) -> None:
+    """Everything recorded reaches the database; what cannot (an outage) is kept in the bot's status, where
+    the next runtime finds it (the spool goes with the pod)."""
     ctx.journal.event("stopped", outcome.reason, "info" if outcome.code == EXIT_OK else "error")
-    if not ctx.journal.flush(ctx.settings.stop_timeout_seconds):
-        log.error("%d records still in the spool %s", ctx.journal.spooled(), ctx.journal.spool_path)
+    if ctx.journal.flush(ctx.settings.stop_timeout_seconds):
+        return
+    lines = ctx.journal.spool_lines()[-MAX_UNSAVED:]
+    log.error("%d records could not reach the database; kept in status.runtime.unsaved", len(lines))
+    try:
+        ctx.resource.patch_runtime_status({"unsaved": lines})
+    except Exception as exc:
+        log.error("records left in the spool %s (status patch failed: %s)", ctx.journal.spool_path, exc)
+
+
+def take_unsaved(ctx: RunContext, unsaved: list[str]) -> None:
+    """The records an earlier runtime of the bot stopped with: written first, then cleared from status."""
+    if unsaved:
+        ctx.journal.adopt(unsaved)
+        ctx.resource.patch_runtime_status({"unsaved": None})

@@ -27,6 +27,8 @@ log = logging.getLogger("bot_runtime")
 # status.runtime keys whose change is worth a patch at once
 VISIBLE = (
     "drift",
+    "tradingState",
+    "flatten",
     "feedState",
     "position",
     "tradeCount",
@@ -60,6 +62,8 @@ def build_runtime_status(
     halt_reason: str | None,
     message: str | None,
     drift: str | None = None,
+    trading_state: str | None = None,
+    flatten: str | None = None,
 ) -> dict[str, Any]:
     """The merge patch of status.runtime; None values stay in it, so a cleared field is cleared."""
     status = RuntimeStatus(
@@ -79,6 +83,8 @@ def build_runtime_status(
         halt_reason=halt_reason,
         message=message,
         drift=drift,
+        trading_state=trading_state,  # type: ignore[arg-type]
+        flatten=flatten,
     )
     return status.model_dump(by_alias=True, mode="json")
 
@@ -105,14 +111,15 @@ class StatusReporter:
         self.ctx, self.figures, self.news = ctx, figures, news
         # until the market is connected and the gate exists: no feed, no fleet halt known
         self.feed_state: Callable[[], str] = lambda: "UNKNOWN"
-        self.fleet_halt: Callable[[], str | None] = lambda: None
+        self.trading_state: Callable[[], tuple[str, str | None]] = lambda: ("active", None)
         self.drift: Callable[[], str | None] = lambda: None  # live: the broker's position drift
+        self.flatten: Callable[[], str | None] = lambda: None  # a flatten in progress (the broker's)
         self.cadence = PatchCadence(ctx.settings.status_quiet_seconds)
         self._lock = threading.Lock()
 
     def report(self, final_feed_state: str | None = None, force: bool = False) -> None:
         snap, cash = self.figures.snapshot, self.ctx.spec.broker.cash
-        fleet_halt = self.fleet_halt()
+        state, why = self.trading_state()
         status = build_runtime_status(
             heartbeat=datetime.now(UTC),
             feed_state=final_feed_state or self.feed_state(),
@@ -126,10 +133,12 @@ class StatusReporter:
             lease_token=self.ctx.lease.lease.token,
             run_id=self.ctx.run_id,
             pod=self.ctx.settings.pod_name,
-            halted=bool(fleet_halt or (snap and snap.halted)),
-            halt_reason=fleet_halt or (snap.halt_reason if snap else None),
+            halted=state != "active",
+            halt_reason=why,
             message=self.news.message,
             drift=self.drift(),
+            trading_state=state,
+            flatten=self.flatten(),
         )
         now = time.monotonic()
         with self._lock:

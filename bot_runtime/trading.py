@@ -20,7 +20,7 @@ from bot_runtime.monitor import FeedWatch
 from bot_runtime.news import BotNews
 from bot_runtime.orders import OrderPath
 from bot_runtime.settlement import Settlement, StartReconciliation
-from bot_runtime.strategies import OrderIntent, Snapshot, StrategyHooks, strategy_handler
+from bot_runtime.strategies import Snapshot, StrategyHooks, strategy_handler
 
 log = logging.getLogger("bot_runtime")
 
@@ -41,18 +41,16 @@ class RuntimeHooks(StrategyHooks):
         self.orders, self.figures, self.feed, self.news = orders, figures, feed, news
         self.gate, self.continuity, self.broker = gate, continuity, broker
 
-    def order_gate(self, intent: OrderIntent) -> str | None:
-        return self.orders.check(intent)
-
-    def on_refused(self, intent: OrderIntent, reason: str) -> None:
-        super().on_refused(intent, reason)
-        self.orders.refused(intent, reason)
+    def on_refused(self, order: Any, reason: str) -> None:
+        super().on_refused(order, reason)
+        self.orders.refused(order, reason)
 
     def on_order(self, order: Any) -> None:
         self.orders.on_order(order)
 
     def on_bar(self, snapshot: Snapshot) -> None:
         self.figures.snapshot = snapshot
+        self.continuity.save()  # a new day, a new high since entry
 
     def on_feed_status(self, status: str) -> None:
         self.feed.on_status(status)
@@ -64,12 +62,6 @@ class RuntimeHooks(StrategyHooks):
 
     def on_start(self, strategy: Any) -> None:
         self.continuity.restore(strategy, self.broker)
-
-    def trading_halted(self) -> str | None:
-        return self.gate.halted()
-
-    def flatten_requested(self) -> str | None:
-        return self.gate.flatten_reason() or self.continuity.flatten_on_start
 
 
 def settle_live_start(ctx: RunContext, market: Market, news: BotNews) -> StartReconciliation:
@@ -90,10 +82,18 @@ def settle_live_start(ctx: RunContext, market: Market, news: BotNews) -> StartRe
 
 
 def build_broker(
-    ctx: RunContext, market: Market, orders: OrderPath, found: StartReconciliation | None, control: RunControl
+    ctx: RunContext,
+    market: Market,
+    orders: OrderPath,
+    gate: OrderGate,
+    found: StartReconciliation | None,
+    control: RunControl,
 ) -> Any:
+    """The paper or live broker, behind the order gate; a flatten halt closes through it at once."""
     if found is None:
-        return paper_broker(ctx.spec.broker)
+        broker = paper_broker(ctx.spec.broker, gate, client_id=orders.client_order_id, on_lease_lost=orders.lease_lost)
+        gate.on_flatten = broker.flattener.ask
+        return broker
     settings = ctx.settings
     broker = CcxtBroker(
         exchange=market.exchange,
@@ -104,7 +104,9 @@ def build_broker(
         ledger=found.ledger,
         rules=market.rules,
         pacer=market.pacer,
+        gate=gate,
         on_fatal=lambda reason: control.fail(RuntimeFailure(EXIT_FATAL, reason)),
+        on_lease_lost=orders.lease_lost,
         run_id=ctx.run_id,
         poll_interval=settings.order_poll_seconds,
         balance_interval=settings.balance_poll_seconds,
@@ -112,6 +114,8 @@ def build_broker(
         not_found_answers=settings.not_found_answers,
     )
     broker.setcommission(commission=ctx.spec.broker.commission)
+    broker.adopted_stop = found.resting_stop
+    gate.on_flatten = broker.flattener.ask
     return broker
 
 

@@ -48,6 +48,47 @@ class VenueProfile:
         trades: list[dict[str, Any]] = exchange.fetch_order_trades(order_id, symbol)
         return trades
 
+    # ------------------------------------------------------------------- stops resting at the venue
+
+    def stop_params(self, client_order_id: str, trigger: float) -> dict[str, Any]:
+        """A market sell the venue triggers at `trigger` (Binance STOP_LOSS)."""
+        return {"stopLossPrice": trigger, **self.create_params(client_order_id)}
+
+    def fetch_stop(self, exchange: Any, symbol: str, order_id: str) -> dict[str, Any]:
+        return self.fetch(exchange, symbol, order_id)
+
+    def find_stop(self, exchange: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
+        return self.find(exchange, symbol, client_order_id)
+
+    def cancel_stop(self, exchange: Any, symbol: str, order_id: str) -> None:
+        exchange.cancel_order(order_id, symbol)
+
+    def stop_fills_on(self, stop: dict[str, Any]) -> str | None:
+        """Which order carries a stop's fills once triggered: on Binance, the stop itself."""
+        return str(stop["id"])
+
+
+class Okx(VenueProfile):
+    def stop_params(self, client_order_id: str, trigger: float) -> dict[str, Any]:
+        # a conditional algo order; without tdMode ccxt sends "cross" (ccxt's recorded requests)
+        return {"stopLossPrice": trigger, "tdMode": "cash", **self.create_params(client_order_id)}
+
+    def fetch_stop(self, exchange: Any, symbol: str, order_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = exchange.fetch_order(order_id, symbol, {"trigger": True})
+        return found
+
+    def find_stop(self, exchange: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id, "trigger": True})
+        return found
+
+    def cancel_stop(self, exchange: Any, symbol: str, order_id: str) -> None:
+        exchange.cancel_order(order_id, symbol, {"trigger": True})
+
+    def stop_fills_on(self, stop: dict[str, Any]) -> str | None:
+        # a triggered algo places a child order, which has the fills
+        children = (stop.get("info") or {}).get("ordIdList") or []
+        return str(children[0]) if children else None
+
 
 class Bybit(VenueProfile):
     def find(self, exchange: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
@@ -68,7 +109,7 @@ class Bybit(VenueProfile):
 
 PROFILES: dict[str, VenueProfile] = {
     "binance": VenueProfile("binance", "Binance spot", "-", r"[.A-Z:/a-z0-9_-]{1,36}", stop_orders=True),
-    "okx": VenueProfile("okx", "OKX", "x", r"[A-Za-z0-9]{1,32}", stop_orders=True),
+    "okx": Okx("okx", "OKX", "x", r"[A-Za-z0-9]{1,32}", stop_orders=True),
     "bybit": Bybit("bybit", "Bybit", "-", r"[A-Za-z0-9_-]{1,36}", stop_orders=False),
 }
 assert tuple(sorted(PROFILES)) == LIVE_VENUES

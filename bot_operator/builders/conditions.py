@@ -7,7 +7,18 @@ from typing import Any
 
 from bot_runtime.api.models import Condition, ConditionStatus
 
-ORDER = ("Ready", "Valid", "PodReady", "Healthy", "Synced", "Suspended", "PositionDrift", "Reconciling", "Stalled")
+ORDER = (
+    "Ready",
+    "Valid",
+    "PodReady",
+    "Healthy",
+    "Synced",
+    "Suspended",
+    "PositionDrift",
+    "Flattening",
+    "Reconciling",
+    "Stalled",
+)
 
 
 def _stamp(now: datetime) -> str:

@@ -91,6 +91,8 @@ class Observation:
     synced: tuple[bool, str, str] = (True, "Registered", "")
     rollout: str = "immediate"  # or whenFlat
     rollout_max_wait: float = 3600.0
+    database_reachable: bool = True  # False: heartbeats cannot be read; no restart is spent on an outage
+    database_back_at: datetime | None = None  # when the database answered again: staleness counts from here
 
 
 @dataclass
@@ -219,16 +221,32 @@ def _exited(o: Observation, budget: RestartBudget) -> Verdict:
     return budget.restart(o, why)
 
 
+def _database_down(o: Observation) -> Verdict:
+    message = (
+        "the database is unreachable: heartbeats, halts and trades cannot be read; the runtime adds no "
+        "exposure meanwhile and no pod is restarted for it"
+    )
+    return Verdict(
+        "Degraded",
+        message,
+        healthy=("Unknown", "DatabaseUnreachable", message),
+        ready=("Unknown", "DatabaseUnreachable", message),
+    )
+
+
 def _heartbeat(o: Observation, reference: datetime, age: float) -> Cond:
     if o.last_heartbeat is None or (o.pod.created and o.last_heartbeat < o.pod.created):
         return "Unknown", "NoHeartbeat", "waiting for the runtime's first heartbeat"
+    if o.database_back_at and o.last_heartbeat < o.database_back_at:
+        return "Unknown", "DatabaseRecovered", "the database answers again; waiting for the runtime's next heartbeat"
     if age <= o.stale_after:
         return True, "HeartbeatFresh", f"heartbeats arrive (stale after {o.stale_after:.0f} s)"
     return Verdict.healthy
 
 
 def _running(o: Observation, budget: RestartBudget) -> Verdict:
-    reference = max(filter(None, [o.last_heartbeat, o.pod.created]), default=o.now)
+    # A heartbeat the runtime could not write during an outage is not the runtime's fault.
+    reference = max(filter(None, [o.last_heartbeat, o.pod.created, o.database_back_at]), default=o.now)
     age = (o.now - reference).total_seconds()
     healthy = _heartbeat(o, reference, age)
     if age > o.replace_after:
@@ -271,6 +289,8 @@ def _situation(o: Observation, budget: RestartBudget, held_since: datetime | Non
         return _no_pod(o, budget)
     if o.pod.spec_hash != o.desired_hash and held_since is None:
         return _rollout(o, budget)
+    if not o.database_reachable:
+        return _database_down(o)
     if o.pod.phase in ("Failed", "Succeeded"):
         return _exited(o, budget)
     return _running(o, budget)
@@ -294,6 +314,27 @@ def _drift(o: Observation) -> Cond:
     return (True, "AccountHoldsLess", str(drift)) if drift else (False, "NoDrift", "")
 
 
+FLATTEN_FAILED = " failed: "  # in the runtime's flatten text once an attempt failed (FlattenState.describe)
+
+
+def _flattening(o: Observation) -> Cond:
+    """A flatten the runtime is carrying out; CloseFailing while the venue refuses the close."""
+    text = o.runtime.get("flatten")
+    if not text:
+        return False, "NotFlattening", ""
+    return True, "CloseFailing" if FLATTEN_FAILED in str(text) else "ClosingPosition", str(text)
+
+
+def _flatten_failure(o: Observation) -> str | None:
+    """The flatten's error when it is new (one event per distinct error, not one per retry)."""
+    text = str(o.runtime.get("flatten") or "")
+    if FLATTEN_FAILED not in text:
+        return None
+    before = str((get_condition(o.previous.get("conditions"), "Flattening") or {}).get("message") or "")
+    error = text.split(FLATTEN_FAILED, 1)[1]
+    return None if before.split(FLATTEN_FAILED, 1)[-1] == error else text
+
+
 def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
     ready = v.ready
     if v.phase == "Suspended":
@@ -313,6 +354,7 @@ def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
         "Synced": o.synced,
         "Suspended": (o.suspended, "Suspended" if o.suspended else "NotSuspended", ""),
         "PositionDrift": _drift(o),
+        "Flattening": _flattening(o),
         "Reconciling": v.reconciling,
         "Stalled": v.stalled,
     }
@@ -346,6 +388,8 @@ def decide(o: Observation) -> Decision:
     was_drifting = (get_condition(o.previous.get("conditions"), "PositionDrift") or {}).get("status") == "True"
     if o.runtime.get("drift") and not was_drifting:
         events.append(("Warning", "PositionDrift", str(o.runtime["drift"])))
+    if failure := _flatten_failure(o):
+        events.append(("Warning", "FlattenFailed", failure))
     if o.previous.get("phase") != verdict.phase:
         kind = "Warning" if verdict.phase in ("Error", "Degraded") else "Normal"
         events.insert(0, (kind, verdict.phase, verdict.message))

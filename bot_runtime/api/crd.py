@@ -27,10 +27,11 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "paper or live."},
     {"name": "PnL", "type": "number", "jsonPath": ".status.runtime.pnl", "description": "Profit and loss."},
     {
-        "name": "Halted",
-        "type": "boolean",
-        "jsonPath": ".status.runtime.halted",
-        "description": "true while trading is halted (daily loss, fleet halt, onStart halt).",
+        "name": "Trading",
+        "type": "string",
+        "jsonPath": ".status.runtime.tradingState",
+        "description": "active, reducing (exits and stops only: a halt, onStart halt, the daily-loss limit) or "
+        "halted (nothing).",
     },
     {
         "name": "Heartbeat",

@@ -360,7 +360,24 @@ class RuntimeStatus(Model):
     lease_token: int | None = Field(default=None, ge=0, description="The runtime's fencing token (database lease).")
     run_id: int | None = Field(default=None, ge=0, description="The bot_runs row of this runtime.")
     pod: str | None = Field(default=None, description="The pod the runtime runs in.")
-    halted: bool | None = Field(default=None, description="true while trading is halted (daily loss, fleet halt).")
+    halted: bool | None = Field(
+        default=None, description="true while trading is not active (reducing or halted: see tradingState)."
+    )
+    trading_state: Literal["active", "reducing", "halted"] | None = Field(
+        default=None,
+        description="active; reducing: only orders that reduce the position (exits, stop-losses) go, after a fleet "
+        "halt, onStart: halt, the daily-loss limit or while the database is unreachable; halted: nothing goes "
+        "(a fleet halt asked as a full stop).",
+    )
+    flatten: str | None = Field(
+        default=None, description="While a flatten closes the position: its reason, attempts and last error."
+    )
+    unsaved: list[str] | None = Field(
+        default=None,
+        max_length=500,
+        description="Records (trades, fills, state) a runtime stopped with before the database took them, kept "
+        "here so the next runtime of the bot writes them (its pod's spool went with the pod).",
+    )
     halt_reason: str | None = Field(default=None, description="Why trading is halted.")
     message: str | None = Field(default=None, description="The runtime's last notable message.")
     drift: str | None = Field(

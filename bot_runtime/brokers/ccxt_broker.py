@@ -1,11 +1,19 @@
 """The live broker: real orders through ccxt, with our own client order ids, and the bot's position made of
 the fills the venue reports for them (bot_runtime.ledger), never of the account's balance.
 
-An order's life (DESIGN.md): the intent is persisted with its client order id -> sent -> acknowledged, or
-ambiguous (a timeout, a 5xx, an unknown answer) -> looked up per venue until found, or until the venue has
-answered "not found" `not_found_answers` times over `not_found_window` seconds (a just-created order can
-read "does not exist" for a while: docs/research/venues.md) -> filled / partially filled / cancelled /
-rejected. Nothing is resent blindly, and nothing new is sent for the symbol while an order is ambiguous.
+An order's life (DESIGN.md): the intent is persisted with its client order id -> the order gate -> sent ->
+acknowledged, or ambiguous (a timeout, a 5xx, an unknown answer) -> looked up per venue until found, or
+until the venue has answered "not found" `not_found_answers` times over `not_found_window` seconds (a
+just-created order can read "does not exist" for a while: docs/research/venues.md) -> filled / partially
+filled / cancelled / rejected. Nothing is resent blindly, and nothing new is sent for the symbol while an
+order is ambiguous.
+
+Every order passes the order gate here, whatever placed it. Accepted types are those the paper broker
+accepts: market and limit orders, sell stops and brackets of them. A stop rests at the venue where it can
+(docs/venues.md), so the position stays protected while the pod, the operator or the database is down;
+elsewhere the broker triggers it on the bar. A bracket's stop rests at the venue, its take-profit is kept
+by the broker (a resting limit sell would hold the same coins as the stop). The strategy's protective stop
+(`protect()`) rests at the venue the same way and trails it; an exit cancels it first.
 
 Before sending, an amount is rounded down to the venue's lot step and checked against its minimum
 quantity and order value (bot_runtime.lots); a sell never exceeds what the ledger holds, nor what the
@@ -32,8 +40,9 @@ from typing import Any, Protocol
 
 import ccxt
 
+from bot_runtime.brokers.gating import Flattener, Gate, request_of
 from bot_runtime.btcompat import bt
-from bot_runtime.db.repository import FillRecord
+from bot_runtime.db.repository import FillRecord, LeaseLost
 from bot_runtime.exchange import RATE_LIMITED, REFUSED_ORDER, Pacer
 from bot_runtime.ledger import Fill, Ledger
 from bot_runtime.lots import LotRules
@@ -42,6 +51,7 @@ from bot_runtime.venues import VenueProfile
 log = logging.getLogger(__name__)
 
 DONE = ("closed", "canceled", "expired", "rejected")
+KIND = {bt.Order.Market: "market", bt.Order.Limit: "limit", bt.Order.Stop: "stop"}
 
 
 class OrderJournal(Protocol):
@@ -78,7 +88,11 @@ class Tracked:
     client_order_id: str
     side: str
     amount: Decimal  # what was sent
+    kind: str = "market"  # market | limit | stop
+    price: float | None = None  # limit price, or stop trigger
+    at_venue: bool = True  # False: a stop or take-profit the broker triggers itself on the bar
     exchange_id: str | None = None
+    fills_on: str | None = None  # the venue order holding the fills (an OKX stop's child order)
     ambiguous_since: float | None = None  # monotonic time of the ambiguous send; None once the venue shows it
     not_found: int = 0  # consecutive "not found" answers while ambiguous
     filled: Decimal = Decimal(0)  # gross base the venue says is filled
@@ -86,6 +100,7 @@ class Tracked:
     trade_ids: set[str] = field(default_factory=set)
     fees: dict[str, Decimal] = field(default_factory=dict)  # of its fills, by currency
     venue_status: str = "open"
+    placed_at: float = field(default_factory=time.monotonic)
 
 
 class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
@@ -94,6 +109,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         ("balance_interval", 30.0),
         ("not_found_window", 60.0),
         ("not_found_answers", 3),
+        ("stop_replace_interval", 60.0),  # a trailing stop at the venue moves at most this often (Freqtrade)
     )
 
     def __init__(
@@ -107,18 +123,26 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         ledger: Ledger,
         rules: LotRules,
         pacer: Pacer,
+        gate: Gate,
         on_fatal: Callable[[str], None],
+        on_lease_lost: Callable[[LeaseLost], None] | None = None,
         run_id: int | None = None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
         self.exchange, self.venue, self.symbol, self.journal = exchange, venue, symbol, journal
         self.client_id, self.ledger, self.rules, self.pacer = client_id, ledger, rules, pacer
-        self.on_fatal, self.run_id = on_fatal, run_id
+        self.gate, self.on_fatal, self.on_lease_lost, self.run_id = gate, on_fatal, on_lease_lost, run_id
         self.base, self.quote = ledger.base, ledger.quote
         self.notifs: collections.deque[Any] = collections.deque()
         self.positions: collections.defaultdict[Any, Any] = collections.defaultdict(bt.Position)
         self.tracked: dict[str, Tracked] = {}
+        self.children: dict[int, list[Any]] = {}  # bracket children waiting for their parent to fill
+        self.protective: Tracked | None = None  # the stop protecting the position
+        self.flattener = Flattener()
+        self.adopted_stop: dict[str, Any] | None = None  # a stop an earlier run left resting (start-up)
+        self._protect_retry = 0.0  # monotonic time before which a refused protective stop is not tried again
+        self.data: Any = None
         self.cash = 0.0
         self.base_free = 0.0
         self.base_total = 0.0
@@ -147,9 +171,34 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             self.base_total = float(balance.get(self.base, {}).get("total") or 0.0)
         self._check_drift()
 
+    def _refresh_after_refusal(self) -> None:
+        try:
+            self.refresh_balance()
+        except Exception as exc:  # the regular balance poll tries again
+            log.warning("balance refresh after a refused order failed: %s", exc)
+
     def adopt_position(self, data: Any, size: float, price: float) -> None:
-        """Start with the position the ledger holds (called before Cerebro runs)."""
+        """Start with the position the ledger holds (called before Cerebro runs), and the stop an earlier
+        run left resting at the venue to protect it."""
+        self.data = data
         self.positions[data] = bt.Position(size=size, price=price)
+        stop = self.adopted_stop
+        if stop is not None and size > 0:
+            order = self._stop_order(data, size, float(stop.get("stopLossPrice") or stop.get("triggerPrice") or 0))
+            tracked = Tracked(
+                order,
+                str(stop.get("clientOrderId")),
+                "sell",
+                Decimal(str(size)),
+                "stop",
+                order.price,
+                exchange_id=str(stop["id"]),
+            )
+            order.addinfo(client_order_id=tracked.client_order_id, exchange_order_id=tracked.exchange_id)
+            order.submit(self)
+            order.accept(self)
+            self.tracked[tracked.client_order_id] = self.protective = tracked
+            log.info("the stop %s resting at the venue protects the adopted position", tracked.client_order_id)
 
     def unresolved(self) -> str | None:
         """Why nothing new may be sent for the symbol now, or None."""
@@ -218,8 +267,11 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             exectype=exectype,
             valid=valid,
             tradeid=tradeid,
+            parent=parent,
+            transmit=transmit,
             histnotify=histnotify,
         )
+        order.addinfo(**kwargs)
         return self._submit(order)
 
     def sell(
@@ -250,69 +302,188 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             exectype=exectype,
             valid=valid,
             tradeid=tradeid,
+            parent=parent,
+            transmit=transmit,
             histnotify=histnotify,
         )
+        order.addinfo(**kwargs)
         return self._submit(order)
 
     def cancel(self, order: Any) -> bool:
         tracked = next((t for t in self.tracked.values() if t.order is order), None)
-        if tracked is None or tracked.exchange_id is None:
+        if tracked is None:
             return False
-        try:
-            result = self.exchange.cancel_order(tracked.exchange_id, self.symbol)
-        except Exception as exc:
-            log.warning("cancel of %s failed: %s", tracked.client_order_id, exc)
+        if not self._cancel_at_venue(tracked):
             return False
-        self._apply(tracked, result, None)
+        self._finish(tracked, status="canceled")
         return True
 
     def next(self) -> None:
-        """Cerebro's thread: apply what the poller learned since the last call."""
-        while True:
-            try:
-                kind, cid, result, trades = self._updates.get_nowait()
-            except queue.Empty:
+        """Cerebro's thread, about twice a second even without bars: apply what the poller learned, trigger
+        the stops and take-profits the broker keeps, and close the position when a flatten asks for it."""
+        self._apply_updates()
+        if self.data is None or not len(self.data):
+            return
+        self._trigger_local(float(self.data.close[0]))
+        position = float(self.positions[self.data].size)
+        reason = self.flattener.due(position)
+        if reason is not None and not any(t.side == "sell" and t.kind == "market" for t in self.tracked.values()):
+            order = self.sell(
+                owner=None, data=self.data, size=position, exectype=bt.Order.Market, reason=f"flatten: {reason}"
+            )
+            refused = order.status in (order.Rejected, order.Margin)
+            self.flattener.tried(order.info.get("reject_reason") or "rejected" if refused else None)
+
+    def protect(self, stop_price: float | None) -> None:
+        """Cerebro's thread, each live bar: keep the strategy's protective stop resting at `stop_price`
+        (cancelled when there is no position or no stop; raised as a trailing stop moves, at most once per
+        `stop_replace_interval`)."""
+        position = float(self.positions[self.data].size) if self.data is not None else 0.0
+        current = self.protective
+        if current is not None and current.order.info.get("bracket_of") is not None:
+            return  # a bracket's own stop: placed by the strategy with its position, not the exits' to manage
+        if current is None and time.monotonic() < self._protect_retry:
+            return  # the last placement was refused (a full stop, a rate limit): not again on every bar
+        if current is not None and (not stop_price or position <= 0):
+            self.cancel(current.order)
+            return
+        if not stop_price or position <= 0 or self.data is None:
+            return
+        if current is not None:
+            moved = stop_price > (current.price or 0) * (1 + 1e-3)
+            resized = abs(float(current.amount) - position) > float(self.rules.step or 0)
+            waited = time.monotonic() - current.placed_at >= self.p.stop_replace_interval
+            if not (resized or (moved and waited)) or not self.cancel(current.order):
                 return
-            tracked = self.tracked.get(cid)
-            if tracked is None:
-                continue
-            if kind == "not_found":
-                self._not_found(tracked)
-            else:
-                if tracked.ambiguous_since is not None:
-                    log.info("order %s found at the venue after an ambiguous send", cid)
-                tracked.ambiguous_since, tracked.not_found = None, 0
-                self._apply(tracked, result, trades)
+        order = self.sell(
+            owner=None,
+            data=self.data,
+            size=position,
+            price=stop_price,
+            exectype=bt.Order.Stop,
+            reason="protective stop",
+            protective=True,
+        )
+        if order.status in (order.Rejected, order.Margin):
+            self._protect_retry = time.monotonic() + self.p.stop_replace_interval
 
     # ---------------------------------------------------------------------------------- orders
 
     def _submit(self, order: Any) -> Any:
+        self.data = order.data
         order.addcomminfo(self.getcommissioninfo(order.data))
-        side = "buy" if order.isbuy() else "sell"
-        tracked = Tracked(order, self.client_id(order.ref), side, Decimal(0))
-        order.addinfo(client_order_id=tracked.client_order_id)
+        order.addinfo(client_order_id=self.client_id(order.ref))
         order.submit(self)
         self.notify(order)
+        parent = order.parent
+        if parent is None:
+            return self._place(order)
+        # a bracket child: placed when its parent fills (which a market parent may already have done)
+        self.children.setdefault(parent.ref, []).append(order)
+        if parent.status == parent.Completed:
+            self._activate_children(parent)
+        elif parent.status in (parent.Canceled, parent.Rejected, parent.Margin, parent.Expired):
+            self._drop_children(parent)
+        return order
+
+    def _place(self, order: Any) -> Any:
+        """The gate, the venue's rules, then the venue (or the broker's own trigger)."""
+        kind = KIND.get(order.exectype if order.exectype is not None else bt.Order.Market, order.getordername())
+        side = "buy" if order.isbuy() else "sell"
+        tracked = Tracked(order, order.info["client_order_id"], side, Decimal(0), kind, order.price)
+        refusal = self._gate(order, tracked)
+        if refusal is not None:
+            self._reject(tracked, refusal, refused=True)
+            return order
         amount, skip = self._amount(order, side)
         skip = self.unresolved() or self._cooling_down() or skip
+        sent_now = kind != "stop" and not order.info.get("take_profit")  # not kept by the broker until triggered
+        if skip is None and side == "sell" and sent_now and not self._lift_protection():
+            skip = "the stop resting at the venue is not cancelled (yet); the exit waits for the next attempt"
         if skip is not None:
             self._reject(tracked, skip, skipped=True)
             return order
         tracked.amount = amount
         self.tracked[tracked.client_order_id] = tracked
-        self.journal.intent(tracked.client_order_id, side, "market", float(amount), None)  # durable before sending
+        if kind == "stop":
+            self.protective = tracked
+        if (kind == "stop" and not self.venue.stop_orders) or order.info.get("take_profit"):
+            tracked.at_venue = False  # triggered by the broker on the bar
+            order.accept(self)
+            self.notify(order)
+            return order
+        self.journal.intent(tracked.client_order_id, side, kind, float(amount), tracked.price)  # before sending
         self._send(tracked)
         return order
+
+    def _gate(self, order: Any, tracked: Tracked) -> str | None:
+        position = float(self.ledger.position)
+        open_orders = len([t for t in self.tracked.values() if t.order.info.get("protective") is not True])
+        try:
+            return self.gate.check(request_of(order, tracked.client_order_id), position, open_orders)
+        except LeaseLost as exc:
+            if self.on_lease_lost is not None:
+                self.on_lease_lost(exc)
+            return f"lease lost: {exc}"
 
     def _amount(self, order: Any, side: str) -> tuple[Decimal, str | None]:
         """The amount the venue will take: a sell never more than the ledger or the account holds."""
         wanted = Decimal(str(abs(order.size)))
         if side == "sell":
-            with self._balance_lock:
-                free = Decimal(str(self.base_free))
-            wanted = min(wanted, self.ledger.position, free)
-        fitted = self.rules.fit(wanted, Decimal(str(float(order.data.close[0]))))
+            wanted = self._sellable(wanted)
+        price = order.price if order.price else float(order.data.close[0])
+        fitted = self.rules.fit(wanted, Decimal(str(price)))
         return fitted.amount, None if fitted.ok else f"order skipped: {fitted.reason}"
+
+    def _sellable(self, wanted: Decimal) -> Decimal:
+        """No more than the ledger holds, nor than the account holds (the drift case)."""
+        with self._balance_lock:
+            free = Decimal(str(self.base_free + self._locked_by_protection()))
+        return min(wanted, self.ledger.position, free)
+
+    def _locked_by_protection(self) -> float:
+        """Coins a stop resting at the venue holds (freed when an exit cancels it first)."""
+        stop = self.protective
+        return float(stop.amount) if stop is not None and stop.at_venue and stop.exchange_id else 0.0
+
+    def _lift_protection(self, exit_order: Tracked | None = None) -> bool:
+        """An exit first cancels the stop resting at the venue (it holds the coins), and the rest of the stop's
+        bracket (the exit ends it). False: it could not."""
+        stop = self.protective
+        if stop is None or stop is exit_order:
+            return True
+        if not self._cancel_at_venue(stop):
+            return False
+        self._finish(stop, status="canceled")
+        self._cancel_siblings(stop.order, keep=exit_order)
+        return True
+
+    def _cancel_at_venue(self, tracked: Tracked) -> bool:
+        if not tracked.at_venue or tracked.exchange_id is None:
+            return True
+        try:
+            if tracked.kind == "stop":
+                self.venue.cancel_stop(self.exchange, self.symbol, tracked.exchange_id)
+            else:
+                self.exchange.cancel_order(tracked.exchange_id, self.symbol)
+        except ccxt.OrderNotFound:
+            # Filled (a stop that triggered) or gone: not cancelled by us. It stays tracked, so the next look-up
+            # books its fills or its end; taking it for cancelled would sell the same coins twice.
+            log.info("%s not found to cancel (filled or gone); looking it up", tracked.client_order_id)
+            self._poll(tracked.client_order_id, tracked)  # now, not at the next round: applied on the next tick
+            return False
+        except Exception as exc:
+            log.warning("cancel of %s failed: %s", tracked.client_order_id, exc)
+            return False
+        self.journal.update(tracked.client_order_id, status="cancelled")
+        if tracked.kind == "stop":
+            self._hold(-float(tracked.amount))
+        return True
+
+    def _hold(self, amount: float) -> None:
+        """A stop resting at the venue holds its coins (Binance locks them): the cached free balance follows."""
+        with self._balance_lock:
+            self.base_free = max(0.0, self.base_free - amount)
 
     def _cooling_down(self) -> str | None:
         left = self.pacer.remaining()
@@ -321,9 +492,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
     def _send(self, tracked: Tracked, resync: bool = True) -> None:
         cid = tracked.client_order_id
         try:
-            result = self.exchange.create_order(
-                self.symbol, "market", tracked.side, float(tracked.amount), None, self.venue.create_params(cid)
-            )
+            result = self._create(tracked)
         except ccxt.InvalidNonce as exc:  # refused for its timestamp: nothing was placed
             if not resync:
                 self._reject(tracked, f"{type(exc).__name__}: {exc}")
@@ -343,6 +512,8 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             return
         except REFUSED_ORDER as exc:
             self._reject(tracked, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, ccxt.InsufficientFunds):
+                self._refresh_after_refusal()  # the account changed under us: size the next attempt to it
             return
         except Exception as exc:  # a timeout, a 5xx, an unknown answer: the venue may have the order
             log.warning("order %s: ambiguous failure (%s); looking it up instead of resending", cid, exc)
@@ -350,7 +521,40 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             self.journal.update(cid, status="unknown", error=f"ambiguous: {type(exc).__name__}; looking it up")
             return
         self.pacer.answered()
+        if tracked.kind == "stop":
+            self._hold(float(tracked.amount))
         self._apply(tracked, result, result.get("trades"))
+
+    def _create(self, tracked: Tracked) -> dict[str, Any]:
+        params = self.venue.create_params(tracked.client_order_id)
+        amount = float(tracked.amount)
+        if tracked.kind == "stop":
+            trigger = float(self.exchange.price_to_precision(self.symbol, tracked.price))
+            params = self.venue.stop_params(tracked.client_order_id, trigger)
+            return dict(self.exchange.create_order(self.symbol, "market", "sell", amount, None, params))
+        if tracked.kind == "limit":
+            price = float(self.exchange.price_to_precision(self.symbol, tracked.price))
+            return dict(self.exchange.create_order(self.symbol, "limit", tracked.side, amount, price, params))
+        return dict(self.exchange.create_order(self.symbol, "market", tracked.side, amount, None, params))
+
+    def _trigger_local(self, close: float) -> None:
+        """The stops and take-profits the broker keeps: a market sell when the close crosses them."""
+        for tracked in [t for t in self.tracked.values() if not t.at_venue]:
+            stop_hit = tracked.kind == "stop" and close <= (tracked.price or 0)
+            target_hit = tracked.kind == "limit" and close >= (tracked.price or float("inf"))
+            if stop_hit or target_hit:
+                log.info("%s %s reached at %.8g: selling at market", tracked.kind, tracked.client_order_id, close)
+                tracked.amount = self.rules.floor(self._sellable(tracked.amount))
+                if self.rules.is_dust(tracked.amount):
+                    self._finish(tracked, status="canceled")  # sold meanwhile: nothing left to protect
+                    continue
+                tracked.at_venue, tracked.kind = True, "market"
+                if not self._lift_protection(exit_order=tracked):
+                    tracked.at_venue, tracked.kind = False, "stop" if stop_hit else "limit"
+                    continue
+                self._cancel_siblings(tracked.order)
+                self.journal.intent(tracked.client_order_id, "sell", "market", float(tracked.amount), None)
+                self._send(tracked)
 
     def _not_found(self, tracked: Tracked) -> None:
         """One more "not found" for an ambiguous order; after enough of them over the window: never placed."""
@@ -364,11 +568,30 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
                 status="failed",
             )
 
+    def _apply_updates(self) -> None:
+        while True:
+            try:
+                kind, cid, result, trades = self._updates.get_nowait()
+            except queue.Empty:
+                return
+            tracked = self.tracked.get(cid)
+            if tracked is None:
+                continue
+            if kind == "not_found":
+                self._not_found(tracked)
+                continue
+            if tracked.ambiguous_since is not None:
+                log.info("order %s found at the venue after an ambiguous send", cid)
+            tracked.ambiguous_since, tracked.not_found = None, 0
+            self._apply(tracked, result, trades)
+
     def _apply(self, tracked: Tracked, result: dict[str, Any], trades: list[dict[str, Any]] | None) -> None:
         """Bring the bt.Order in line with the venue: book new fills, then its state."""
         order = tracked.order
-        if result.get("id") is not None:
+        if result.get("id") is not None and tracked.exchange_id is None:
             tracked.exchange_id = str(result["id"])
+        if tracked.kind == "stop":
+            tracked.fills_on = self.venue.stop_fills_on(result) if result.get("status") == "closed" else None
         order.addinfo(exchange_order_id=tracked.exchange_id)
         if order.status == order.Submitted:
             order.accept(self)
@@ -393,7 +616,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
 
     def _book(self, tracked: Tracked, trade: dict[str, Any]) -> bool:
         """One fill into the ledger, the journal and the bt.Order (its size net of a base fee)."""
-        fill = fill_of(trade, tracked.client_order_id, tracked.side, tracked.exchange_id or "")
+        fill = fill_of(trade, tracked.client_order_id, tracked.side, tracked.fills_on or tracked.exchange_id or "")
         tracked.trade_ids.add(fill.trade_id)
         if fill.fee:
             currency = fill.fee_currency or self.quote
@@ -411,7 +634,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
                 net_amount=delta,
                 executed_at=fill.time or datetime.now(UTC),
                 mode="live",
-                exchange_order_id=tracked.exchange_id,
+                exchange_order_id=tracked.fills_on or tracked.exchange_id,
                 fee=fill.fee,
                 fee_currency=fill.fee_currency,
                 run_id=self.run_id,
@@ -421,17 +644,50 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         self._check_drift()
         return True
 
-    def _finish(self, tracked: Tracked) -> None:
+    def _finish(self, tracked: Tracked, status: str | None = None) -> None:
         order = tracked.order
         order.addinfo(gross_filled=str(tracked.booked), fees={cur: str(fee) for cur, fee in tracked.fees.items()})
-        if tracked.venue_status in ("canceled", "expired"):
+        status = status or tracked.venue_status
+        if status in ("canceled", "expired"):
             order.cancel()
         elif tracked.booked == 0:
             order.reject(self)
         else:
             order.completed()
         self.notify(order)
+        self._settled(tracked)
+        if order.status == order.Completed:
+            self._activate_children(order)
+            self._cancel_siblings(order)
+        elif order.status in (order.Canceled, order.Rejected):
+            self._drop_children(order)
+
+    def _settled(self, tracked: Tracked) -> None:
         self.tracked.pop(tracked.client_order_id, None)
+        if self.protective is tracked:
+            self.protective = None
+        self.gate.release(tracked.client_order_id)
+
+    def _activate_children(self, parent: Any) -> None:
+        """A bracket's parent filled: its stop rests at the venue, its take-profit is kept by the broker."""
+        for child in self.children.pop(parent.ref, []):
+            take_profit = child.exectype == bt.Order.Limit
+            child.addinfo(protective=not take_profit, take_profit=take_profit, bracket_of=parent.ref)
+            self._place(child)
+
+    def _cancel_siblings(self, order: Any, keep: Tracked | None = None) -> None:
+        """One leg of a bracket done: the other is cancelled (one-cancels-other)."""
+        group = order.info.get("bracket_of")
+        if group is None:
+            return
+        for tracked in [t for t in self.tracked.values() if t.order.info.get("bracket_of") == group]:
+            if tracked.order is not order and tracked is not keep and self._cancel_at_venue(tracked):
+                self._finish(tracked, status="canceled")
+
+    def _drop_children(self, parent: Any) -> None:
+        for child in self.children.pop(parent.ref, []):
+            child.cancel()
+            self.notify(child)
 
     @staticmethod
     def _db_status(tracked: Tracked, all_read: bool) -> str:
@@ -478,15 +734,19 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             pprice,
         )
 
-    def _reject(self, tracked: Tracked, reason: str, status: str = "rejected", skipped: bool = False) -> None:
+    def _reject(
+        self, tracked: Tracked, reason: str, status: str = "rejected", skipped: bool = False, refused: bool = False
+    ) -> None:
         order = tracked.order
-        log.warning("order %s %s: %s", tracked.client_order_id, "skipped" if skipped else status, reason)
-        order.addinfo(reject_reason=reason, skipped=skipped)
+        verb = "refused" if refused else "skipped" if skipped else status
+        log.warning("order %s %s: %s", tracked.client_order_id, verb, reason)
+        order.addinfo(reject_reason=reason, skipped=skipped, refused=refused)
         order.reject(self)
         self.notify(order)
-        if not skipped:
+        if not (skipped or refused):
             self.journal.update(tracked.client_order_id, status=status, error=reason[:1000])
-        self.tracked.pop(tracked.client_order_id, None)
+        self._settled(tracked)
+        self._drop_children(order)
 
     def _check_drift(self) -> None:
         with self._balance_lock:
@@ -496,13 +756,19 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         if short > 0 and not self.rules.is_dust(short):
             drift = (
                 f"the account holds {total:f} {self.base}, less than the {held:f} this bot's fills add up to: "
-                f"it sells no more than the account holds"
+                "it sells no more than the account holds"
             )
             if drift != self.drift:
                 log.warning("position drift: %s", drift)
             self.drift = drift
         else:
             self.drift = None
+
+    def _stop_order(self, data: Any, size: float, trigger: float) -> Any:
+        order = bt.SellOrder(owner=None, data=data, size=size, price=trigger, exectype=bt.Order.Stop)
+        order.addinfo(protective=True, reason="protective stop")
+        order.addcomminfo(self.getcommissioninfo(data))
+        return order
 
     # ------------------------------------------------------------------------------ poller thread
 
@@ -512,7 +778,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             if not self.pacer.wait(self._stop):
                 return
             for cid, tracked in list(self.tracked.items()):
-                if not self._poll(cid, tracked):
+                if tracked.at_venue and not self._poll(cid, tracked):
                     break
             if time.monotonic() - last_balance >= self.p.balance_interval:
                 try:
@@ -526,13 +792,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
     def _poll(self, cid: str, tracked: Tracked) -> bool:
         """Look one order up; False when the venue asked us to wait (the round ends)."""
         try:
-            if tracked.exchange_id is None:
-                result = self.venue.find(self.exchange, self.symbol, cid)
-            else:
-                result = self.venue.fetch(self.exchange, self.symbol, tracked.exchange_id)
-            trades = None
-            if Decimal(str(result.get("filled") or 0)) > tracked.booked:
-                trades = self.venue.order_trades(self.exchange, self.symbol, str(result["id"]))
+            result, trades = self._look_up(cid, tracked)
             self.pacer.answered()
             self._updates.put(("order", cid, result, trades))
         except ccxt.OrderNotFound:
@@ -547,3 +807,18 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         except Exception as exc:
             log.debug("order poll for %s failed: %s", cid, exc)
         return True
+
+    def _look_up(self, cid: str, tracked: Tracked) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+        """The venue's view of an order and, when it has new fills, its trade records."""
+        if tracked.exchange_id is None:
+            find = self.venue.find_stop if tracked.kind == "stop" else self.venue.find
+            result = find(self.exchange, self.symbol, cid)
+        elif tracked.kind == "stop":
+            result = self.venue.fetch_stop(self.exchange, self.symbol, tracked.exchange_id)
+        else:
+            result = self.venue.fetch(self.exchange, self.symbol, tracked.exchange_id)
+        fills_on = self.venue.stop_fills_on(result) if tracked.kind == "stop" else str(result["id"])
+        trades = None
+        if fills_on and Decimal(str(result.get("filled") or 0)) > tracked.booked:
+            trades = self.venue.order_trades(self.exchange, self.symbol, fills_on)
+        return result, trades

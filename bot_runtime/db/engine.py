@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
+
+# What a database outage raises: the caller degrades (spools, refuses new exposure) instead of failing.
+DB_ERRORS = (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.InterfaceError, OSError)
 
 
 def sqlalchemy_url(url: str) -> str:

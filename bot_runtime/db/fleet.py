@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bot_runtime.db.repository import BotRepository, Lease, held_by
-from bot_runtime.db.schema import BotState, ExposureCap, FleetHalt, InstallationKey, TradingBot
+from bot_runtime.db.schema import (
+    BotState,
+    ExposureCap,
+    ExposureReservation,
+    FleetHalt,
+    InstallationKey,
+    TradingBot,
+)
 
 FINGERPRINT_KEY = "account_fingerprint"
 
@@ -45,10 +52,12 @@ class Halt:
     reason: str
     created_by: str
     created_at: datetime
+    mode: str = "reducing"  # reducing: exits and stops still fire; halted: nothing goes
 
     def describe(self) -> str:
         where = "all bots" if self.scope == "all" else f"{self.scope} {self.value}"
-        return f"halted by {self.created_by} at {self.created_at:%Y-%m-%d %H:%M:%S}Z ({where}): {self.reason}"
+        stop = ", full stop" if self.mode == "halted" else ""
+        return f"halted by {self.created_by} at {self.created_at:%Y-%m-%d %H:%M:%S}Z ({where}{stop}): {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class SavedState:
     day: date | None
     day_start_equity: float | None
     baseline_equity: float
+    daily_halt_reason: str | None = None
 
 
 def fingerprint(key: str, exchange: str, api_key: str) -> str:
@@ -70,7 +80,7 @@ def fingerprint(key: str, exchange: str, api_key: str) -> str:
 
 
 def _halt(row: FleetHalt) -> Halt:
-    return Halt(row.id, row.scope, row.value, row.flatten, row.reason, row.created_by, row.created_at)
+    return Halt(row.id, row.scope, row.value, row.flatten, row.reason, row.created_by, row.created_at, row.mode)
 
 
 def _applies_to(bot: BotRef) -> Any:
@@ -88,9 +98,9 @@ class FleetControls:
 
     # ------------------------------------------------------------------------------------ halts
 
-    def halt(self, scope: str, value: str, reason: str, by: str, flatten: bool = False) -> int:
+    def halt(self, scope: str, value: str, reason: str, by: str, flatten: bool = False, mode: str = "reducing") -> int:
         with self.repo.session() as s:
-            row = FleetHalt(scope=scope, value=value, reason=reason, created_by=by, flatten=flatten)
+            row = FleetHalt(scope=scope, value=value, reason=reason, created_by=by, flatten=flatten, mode=mode)
             s.add(row)
             s.flush()
             return int(row.id)
@@ -177,9 +187,17 @@ class FleetControls:
     # ------------------------------------------------------------------------------ order check
 
     def check_order(
-        self, lease: Lease, bot: BotRef, account: str | None, notional_after: float, increases_exposure: bool
+        self,
+        lease: Lease,
+        bot: BotRef,
+        account: str | None,
+        notional_after: float,
+        increases_exposure: bool,
+        reserve: tuple[str, float] | None = None,
     ) -> tuple[bool, list[Halt], str | None]:
-        """One round trip before an order: (lease held, active halts, cap refusal or None)."""
+        """One round trip before an order: (lease held, active halts, cap refusal or None). An order that
+        adds exposure reserves its room (`reserve`: client order id, notional) in the same transaction, under
+        a lock per cap, so orders checked at the same time see each other."""
         with self.repo.session() as s:
             held = s.execute(sa.select(TradingBot.id).where(*held_by(lease, unexpired=True))).first()
             halts = [
@@ -187,11 +205,19 @@ class FleetControls:
                 for r in s.scalars(sa.select(FleetHalt).where(FleetHalt.resumed_at.is_(None), _applies_to(bot)))
             ]
             refusal = None
-            if increases_exposure:
-                refusal = self._cap_refusal(s, bot, account, notional_after)
+            if increases_exposure and held is not None:
+                refusal = self._cap_refusal(s, bot, account, notional_after, reserve[0] if reserve else None)
+                if refusal is None and reserve is not None:
+                    s.execute(
+                        pg_insert(ExposureReservation)
+                        .values(bot_id=bot.bot_id, client_order_id=reserve[0], notional=reserve[1])
+                        .on_conflict_do_nothing(constraint="uq_exposure_reservations_order")
+                    )
         return held is not None, halts, refusal
 
-    def _cap_refusal(self, s: Any, bot: BotRef, account: str | None, notional_after: float) -> str | None:
+    def _cap_refusal(
+        self, s: Any, bot: BotRef, account: str | None, notional_after: float, order: str | None
+    ) -> str | None:
         scopes = [("user", str(bot.user_id), TradingBot.user_id == bot.user_id)] if bot.user_id is not None else []
         if account:
             scopes.append(("account", account, TradingBot.account_fingerprint == account))
@@ -201,28 +227,51 @@ class FleetControls:
             )
             if cap is None:
                 continue
+            s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"cap:{scope}:{value}"})
+            held = sa.func.coalesce(
+                TradingBot.exposure,
+                sa.func.greatest(sa.func.coalesce(TradingBot.equity, 0) - sa.func.coalesce(TradingBot.cash, 0), 0),
+            )
             others = float(
+                s.scalar(sa.select(sa.func.coalesce(sa.func.sum(held), 0)).where(members, TradingBot.id != bot.bot_id))
+                or 0.0
+            )
+            reserved = float(
                 s.scalar(
-                    sa.select(
-                        sa.func.coalesce(
-                            sa.func.sum(
-                                sa.func.greatest(
-                                    sa.func.coalesce(TradingBot.equity, 0) - sa.func.coalesce(TradingBot.cash, 0), 0
-                                )
-                            ),
-                            0,
-                        )
-                    ).where(members, TradingBot.id != bot.bot_id)
+                    sa.select(sa.func.coalesce(sa.func.sum(ExposureReservation.notional), 0))
+                    .join(TradingBot, TradingBot.id == ExposureReservation.bot_id)
+                    .where(members, ExposureReservation.client_order_id.is_distinct_from(order))
                 )
                 or 0.0
             )
-            if others + notional_after > cap:
+            if others + reserved + notional_after > cap:
                 label = f"user {value}" if scope == "user" else "this exchange account"
                 return (
-                    f"exposure cap of {label}: {others:.2f} held by its other bots + {notional_after:.2f} "
-                    f"after this order > {cap:.2f}"
+                    f"exposure cap of {label}: {others:.2f} held and {reserved:.2f} reserved by open orders + "
+                    f"{notional_after:.2f} after this order > {cap:.2f}"
                 )
         return None
+
+    def release_reservation(self, bot_id: int, client_order_id: str) -> None:
+        with self.repo.session() as s:
+            s.execute(
+                sa.delete(ExposureReservation).where(
+                    ExposureReservation.bot_id == bot_id, ExposureReservation.client_order_id == client_order_id
+                )
+            )
+
+    def write_exposure(self, lease: Lease, exposure: float, filled_order: str | None = None) -> None:
+        """The bot's exposure after a fill, at once (not at the next heartbeat), its order's reservation
+        released in the same transaction."""
+        with self.repo.session() as s:
+            s.execute(sa.update(TradingBot).where(*held_by(lease)).values(exposure=exposure))
+            if filled_order is not None:
+                s.execute(
+                    sa.delete(ExposureReservation).where(
+                        ExposureReservation.bot_id == lease.bot_id,
+                        ExposureReservation.client_order_id == filled_order,
+                    )
+                )
 
     # ---------------------------------------------------------------------------- trading state
 
@@ -252,4 +301,5 @@ class FleetControls:
             row.day,
             row.day_start_equity,
             row.baseline_equity,
+            row.daily_halt_reason,
         )

@@ -196,7 +196,18 @@ class BotRepository:
 
     def heartbeat(self, lease: Lease, *, status: str = "running", **metrics: Any) -> datetime:
         """Write the bot's status and metrics; raises LeaseLost if another runtime holds the bot."""
-        allowed = {"feed_state", "equity", "cash", "pnl", "position", "error_message"}
+        allowed = {
+            "feed_state",
+            "equity",
+            "cash",
+            "pnl",
+            "position",
+            "error_message",
+            "exposure",
+            "trading_state",
+            "flatten_attempt_at",
+            "flatten_error",
+        }
         unknown = set(metrics) - allowed
         if unknown:
             raise TypeError(f"unknown heartbeat fields: {', '.join(sorted(unknown))}")

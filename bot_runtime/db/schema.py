@@ -17,6 +17,8 @@ MODES = ("paper", "live")
 NOTIFY_CHANNEL = "botops_trading_bots"
 FLEET_CHANNEL = "botops_fleet"
 HALT_SCOPES = ("all", "user", "namespace", "bot")
+HALT_MODES = ("reducing", "halted")  # reducing: exits and stops still fire; halted: nothing goes
+TRADING_STATES = ("active", "reducing", "halted")
 CAP_SCOPES = ("user", "account")
 
 MONEY = sa.Numeric(36, 12)
@@ -82,6 +84,10 @@ class TradingBot(Base):
     lease_token: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     account_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    exposure: Mapped[float | None] = mapped_column(sa.Double)  # notional held, written at each fill
+    trading_state: Mapped[str | None] = mapped_column(sa.String(16))
+    flatten_attempt_at: Mapped[datetime | None] = mapped_column()
+    flatten_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
@@ -254,6 +260,7 @@ class BotState(Base):
     day: Mapped[date | None] = mapped_column(sa.Date)
     day_start_equity: Mapped[float | None] = mapped_column(sa.Double)
     baseline_equity: Mapped[float] = mapped_column(sa.Double)  # PnL is measured from it, across runs
+    daily_halt_reason: Mapped[str | None] = mapped_column(sa.Text)  # the daily-loss halt of `day`
     lease_token: Mapped[int] = mapped_column(sa.BigInteger)
     updated_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
 
@@ -264,6 +271,7 @@ class FleetHalt(Base):
     __tablename__ = "fleet_halts"
     __table_args__ = (
         sa.CheckConstraint(_in("scope", HALT_SCOPES), name="ck_fleet_halts_scope"),
+        sa.CheckConstraint(_in("mode", HALT_MODES), name="ck_fleet_halts_mode"),
         sa.Index("ix_fleet_halts_active", "resumed_at", "scope", "value"),
     )
 
@@ -271,6 +279,7 @@ class FleetHalt(Base):
     scope: Mapped[str] = mapped_column(sa.String(16))
     value: Mapped[str] = mapped_column(sa.String(512), server_default="")
     flatten: Mapped[bool] = mapped_column(server_default=sa.false())
+    mode: Mapped[str] = mapped_column(sa.String(16), server_default="reducing")
     reason: Mapped[str] = mapped_column(sa.Text)
     created_by: Mapped[str] = mapped_column(sa.String(253))
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
@@ -302,3 +311,17 @@ class InstallationKey(Base):
 
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(128))
+
+
+class ExposureReservation(Base):
+    """Cap room an order has taken between the check and its fill (or rejection, or cancel): the check and
+    the reservation are one transaction, so bots deciding at the same time cannot all pass one cap."""
+
+    __tablename__ = "exposure_reservations"
+    __table_args__ = (sa.UniqueConstraint("bot_id", "client_order_id", name="uq_exposure_reservations_order"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    bot_id: Mapped[int] = mapped_column(sa.ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    client_order_id: Mapped[str] = mapped_column(sa.String(64))
+    notional: Mapped[float] = mapped_column(sa.Double)
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())

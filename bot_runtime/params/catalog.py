@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SCHEMA_PLUGIN_GROUP = "botops.strategy_params"
 CLASS_PLUGIN_GROUP = "botops.strategies"  # the runtime's plug-in group (classes); its names are known here too
 FALLBACK_STRATEGY = "CustomStrategy"
+ORDER_TYPES = ("market", "limit", "stop", "bracket")  # what the paper and the live broker both place
 
 
 def _no_errors(params: Any) -> list[tuple[str, str]]:
@@ -58,6 +59,7 @@ class StrategySchema:
     check: Callable[[Any], list[tuple[str, str]]] = _no_errors  # semantic errors beyond Params
     max_lookback: Callable[[Any], int] = _no_lookback
     opaque: bool = False  # a plug-in known by name only: its runtime checks the parameters
+    order_types: tuple[str, ...] = ("market",)  # what it places; brokers accept ORDER_TYPES (paper and live)
 
 
 BUILTINS = (
@@ -153,6 +155,13 @@ class StrategyCatalog:
                 f"({SCHEMA_PLUGIN_GROUP}); its runtime checks the parameters when it starts"
             )
             return result
+        unplaceable = sorted(set(schema.order_types) - set(ORDER_TYPES))
+        if unplaceable:
+            message = (
+                f"{path}.type: {schema.name} places {', '.join(unplaceable)} orders, which the brokers do not "
+                f"place (paper and live both place {', '.join(ORDER_TYPES)})"
+            )
+            (result.errors if mode == "live" else result.warnings).append(message)
         problems = model_errors(schema.Params, params if params is not None else {})
         if not problems:
             problems = schema.check(schema.Params.model_validate(params or {}))

@@ -7,7 +7,7 @@ from bot_runtime.api.results import ValidationResult
 from bot_runtime.params import FALLBACK_STRATEGY, ParamsModel
 from bot_runtime.strategies import entry, exits  # noqa: F401  (registers the built-in logic mixins)
 from bot_runtime.strategies.advanced import AdvancedStrategyFramework
-from bot_runtime.strategies.base import BotStrategy, OrderIntent, RestoredPosition, Snapshot, StrategyHooks
+from bot_runtime.strategies.base import BotStrategy, RestoredPosition, Snapshot, StrategyHooks
 from bot_runtime.strategies.custom import CustomStrategy
 from bot_runtime.strategies.logic import EntryLogic, ExitLogic, PositionView, entry_logics, exit_logics
 from bot_runtime.strategies.registry import (
@@ -32,7 +32,6 @@ __all__ = [
     "CustomStrategy",
     "EntryLogic",
     "ExitLogic",
-    "OrderIntent",
     "ParamsModel",
     "PositionView",
     "RestoredPosition",

@@ -1,8 +1,10 @@
 """BotStrategy: the Backtrader strategy base every registered strategy derives from.
 
 It owns what every bot needs, whatever its logic: trade only while the feed is live, one order in
-flight at a time, the spec's risk limits and the runtime's gate (lease, halts, caps) before every
-order, a position view for exits, and snapshots for the runtime (never read across threads).
+flight at a time, a position view for exits, a protective stop level, and snapshots for the runtime (never
+read across threads). The order gate (limits, daily-loss halt, trading state, lease, halts, caps) is in the
+broker, so an order placed any other way (a plug-in calling `buy()` directly) passes it too. Warm-up and
+backfilled bars (before the feed is LIVE) never touch risk or exit state.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from bot_runtime.api.models import RiskSpec
+from bot_runtime.brokers.gating import Gate
 from bot_runtime.btcompat import bt
 from bot_runtime.params import ParamsModel, StrategySchema
 from bot_runtime.strategies.logic import PositionView
@@ -20,15 +23,6 @@ from bot_runtime.strategies.logic import PositionView
 log = logging.getLogger(__name__)
 
 INTERFACE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class OrderIntent:
-    side: str  # "buy" or "sell"
-    size: float
-    price: float
-    reason: str
-    reduces_position: bool
 
 
 @dataclass(frozen=True)
@@ -51,17 +45,15 @@ class Snapshot:
     high_since_entry: float = 0.0
     day: date | None = None
     day_start_equity: float = 0.0
+    trading_state: str = "active"
+    stop_price: float | None = None  # the protective stop the strategy wants resting under its position
 
 
 class StrategyHooks:
-    """The runtime's side of the contract. The defaults are what a backtest needs: no gate."""
+    """The runtime's side of the contract. The defaults are what a backtest needs."""
 
-    def order_gate(self, intent: OrderIntent) -> str | None:
-        """The runtime's order gate: a refusal reason stops the order (lease lost, fleet halt, exposure cap)."""
-        return None
-
-    def on_refused(self, intent: OrderIntent, reason: str) -> None:
-        log.info("order refused: %s %.8g (%s): %s", intent.side, intent.size, intent.reason, reason)
+    def on_refused(self, order: Any, reason: str) -> None:
+        log.info("order %s refused: %s", order.ref, reason)
 
     def on_order(self, order: Any) -> None:
         pass
@@ -81,14 +73,6 @@ class StrategyHooks:
     def on_start(self, strategy: BotStrategy) -> None:
         """Restore what a previous runtime left (position, cash, counters) before the first bar."""
 
-    def trading_halted(self) -> str | None:
-        """Why orders may not be placed now (a fleet halt, an onStart halt), or None."""
-        return None
-
-    def flatten_requested(self) -> str | None:
-        """Why the position must be closed now (fleet halt --flatten, onStart flatten), or None."""
-        return None
-
 
 @dataclass(frozen=True)
 class RestoredPosition:
@@ -100,29 +84,6 @@ class RestoredPosition:
     high_since_entry: float = 0.0
 
 
-@dataclass
-class DailyLossGuard:
-    """Tracks the loss since the UTC day's start; once max_daily_loss is reached, entries halt."""
-
-    max_daily_loss: float | None
-    day: date | None = None
-    day_start_equity: float = 0.0
-    halted_reason: str | None = None
-
-    def update(self, now: datetime, equity: float) -> str | None:
-        today = now.date()
-        if self.day != today:
-            self.day, self.day_start_equity, self.halted_reason = today, equity, None
-        if self.max_daily_loss is not None and self.halted_reason is None:
-            loss = self.day_start_equity - equity
-            if loss >= self.max_daily_loss:
-                self.halted_reason = (
-                    f"daily loss {loss:.2f} reached max_daily_loss {self.max_daily_loss:g}; "
-                    f"entries halted until {today.isoformat()} 24:00 UTC"
-                )
-        return self.halted_reason
-
-
 class BotStrategy(bt.Strategy):  # type: ignore[misc]
     """Base of registered strategies. Subclasses implement `build()` and `decide()`."""
 
@@ -130,6 +91,7 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
     description: ClassVar[str] = ""
     interface_version: ClassVar[int] = INTERFACE_VERSION
     Params: ClassVar[type[ParamsModel]] = ParamsModel
+    order_types: ClassVar[tuple[str, ...]] = ("market",)  # what it places (live validation checks them)
 
     params = (("config", None), ("risk", None), ("hooks", None), ("timeframe_seconds", 60))
 
@@ -148,7 +110,12 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
     def schema(cls, name: str | None = None) -> StrategySchema:
         """What the strategy catalog knows of this class: enough to validate a spec without Backtrader."""
         return StrategySchema(
-            name or cls.strategy_name or cls.__name__, cls.description, cls.Params, cls.check, cls.max_lookback
+            name or cls.strategy_name or cls.__name__,
+            cls.description,
+            cls.Params,
+            cls.check,
+            cls.max_lookback,
+            order_types=cls.order_types,
         )
 
     # -------------------------------------------------------------------------------- lifecycle
@@ -164,7 +131,8 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         self.realized_pnl = 0.0
         self.entry_time: datetime | None = None
         self.high_since_entry = 0.0
-        self.daily_loss = DailyLossGuard(self.risk.max_daily_loss)
+        self.gate: Gate = self.broker.gate  # the broker's order gate: its daily-loss state and trading state
+        self.exits: list[Any] = []  # the exit logics (build() fills them): their stop levels protect positions
         self._announced_halt: str | None = None
         self.build()
 
@@ -184,8 +152,10 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         realized_pnl: float = 0.0,
         day: date | None = None,
         day_start_equity: float | None = None,
+        daily_halt_reason: str | None = None,
     ) -> None:
-        """Adopt a position (the broker already holds it) and the counters a previous runtime left."""
+        """Adopt a position (the broker already holds it) and the state a previous runtime left: the trailing
+        high and entry time (bars held), realised PnL, and the day's loss counter with its halt."""
         if position.size:
             when = position.entry_time
             # bar times are naive UTC (docs/research/backtrader-ccxt.md §1.5); the database gives aware ones
@@ -193,46 +163,60 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
             self.high_since_entry = max(position.high_since_entry, position.entry_price)
         self.realized_pnl = realized_pnl
         if day is not None and day_start_equity is not None:
-            self.daily_loss.day, self.daily_loss.day_start_equity = day, day_start_equity
+            daily = self.gate.daily
+            daily.day, daily.day_start_equity, daily.halted_reason = day, day_start_equity, daily_halt_reason
+            self._announced_halt = daily_halt_reason
 
     def notify_data(self, data: Any, status: int, *args: Any, **kwargs: Any) -> None:
         self.live = status == data.LIVE
         self.hooks.on_feed_status(data._getstatusname(status))
 
     def notify_order(self, order: Any) -> None:
+        protective = order.info.get("protective") or order.info.get("take_profit")
         if order.status in (order.Submitted, order.Accepted, order.Partial):
-            if order not in self.pending:
+            if order not in self.pending and not protective:  # a resting stop does not hold decisions back
                 self.pending.append(order)
         else:
             if order in self.pending:
                 self.pending.remove(order)
-            if order.status == order.Completed and order.isbuy():
-                self.entry_time = self.data.datetime.datetime(0)
-                self.high_since_entry = max(self.high_since_entry, order.executed.price)
+            if order.status in (order.Rejected, order.Margin) and order.info.get("refused"):
+                self.hooks.on_refused(order, str(order.info.get("reject_reason")))
+            if order.executed.size:
+                self._book_execution(order)
         self.hooks.on_order(order)
 
-    def notify_trade(self, trade: Any) -> None:
-        if trade.isclosed:
+    def _book_execution(self, order: Any) -> None:
+        """Realised PnL and round trips from executions: right across positions adopted at a restart too
+        (Backtrader's own trade list would see the close of an adopted position as a new short trade)."""
+        if order.isbuy():
+            if order.status == order.Completed:
+                self.entry_time = self.data.datetime.datetime(0)
+                self.high_since_entry = max(self.high_since_entry, order.executed.price)
+            self.realized_pnl -= float(order.executed.comm or 0.0)
+            return
+        self.realized_pnl += float(order.executed.pnl or 0.0) - float(order.executed.comm or 0.0)
+        if not float(order.executed.psize):
             self.trade_count += 1
-            self.realized_pnl += float(trade.pnlcomm)
+
+    def notify_trade(self, trade: Any) -> None:
         self.hooks.on_trade(trade)
 
     def next(self) -> None:
         close = float(self.data.close[0])
-        if self.position.size:
-            self.high_since_entry = max(self.high_since_entry or close, close)
-        halted = self.daily_loss.update(self.data.datetime.datetime(0), self.equity())
-        if halted and halted != self._announced_halt:
-            self._announced_halt = halted
-            self.hooks.on_halt(halted)
+        if self.live:  # warm-up and backfilled bars never touch risk or exit state
+            if self.position.size:
+                self.high_since_entry = max(self.high_since_entry or close, close)
+            halted = self.gate.daily.update(self.data.datetime.datetime(0), self.equity())
+            if halted and halted != self._announced_halt:
+                self._announced_halt = halted
+                self.hooks.on_halt(halted)
         self.hooks.on_bar(self.snapshot())
-        if not self.live or self.pending:
+        if not self.live:
             return
-        flatten = self.hooks.flatten_requested()
-        if flatten and self.position.size > 0:
-            self.exit_long(f"flatten: {flatten}")
-        elif not self.hooks.trading_halted():
-            self.decide()
+        self.broker.protect(self.protective_stop() if self.position.size > 0 else None)
+        if self.pending or self.gate.state()[0] == "halted":
+            return
+        self.decide()
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -251,13 +235,22 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
             trade_count=self.trade_count,
             realized_pnl=self.realized_pnl,
             live=self.live,
-            halted=self.daily_loss.halted_reason is not None,
-            halt_reason=self.daily_loss.halted_reason,
+            halted=self.gate.daily.halted_reason is not None,
+            halt_reason=self.gate.daily.halted_reason,
             entry_time=self.entry_time,
             high_since_entry=self.high_since_entry,
-            day=self.daily_loss.day,
-            day_start_equity=self.daily_loss.day_start_equity,
+            day=self.gate.daily.day,
+            day_start_equity=self.gate.daily.day_start_equity,
+            trading_state=self.gate.state()[0],
+            stop_price=self.protective_stop() if self.position.size > 0 else None,
         )
+
+    def protective_stop(self) -> float | None:
+        """The stop price that protects the open position (the live broker rests it at the venue): the
+        highest of the exit logics' stop levels; None without a stop."""
+        view = self.position_view()
+        levels = [level for logic in self.exits if (level := logic.stop_price(view))]
+        return max(levels) if levels else None
 
     def position_view(self) -> PositionView:
         close = float(self.data.close[0])
@@ -283,40 +276,17 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         return False
 
     def enter_long(self, size: float, reason: str) -> Any:
-        price = float(self.data.close[0])
+        """Buy at market; sized within max_position_size. Not tried while the bot is reducing or halted (the
+        broker's gate would refuse it: no refusal to report on every bar)."""
         if self.risk.max_position_size is not None:
             size = min(size, self.risk.max_position_size - float(self.position.size))
-        intent = OrderIntent("buy", size, price, reason, reduces_position=False)
-        refusal = self._risk_refusal(intent) or self.hooks.order_gate(intent)
-        if refusal:
-            self.hooks.on_refused(intent, refusal)
+        if self.gate.state()[0] != "active":
             return None
         self.entry_time = None
         self.high_since_entry = 0.0
-        return self.buy(size=size, exectype=bt.Order.Market)
+        return self.buy(size=size, exectype=bt.Order.Market, reason=reason)
 
     def exit_long(self, reason: str) -> Any:
-        size = float(self.position.size)
-        if size <= 0:
+        if float(self.position.size) <= 0:
             return None
-        intent = OrderIntent("sell", size, float(self.data.close[0]), reason, reduces_position=True)
-        refusal = self._risk_refusal(intent) or self.hooks.order_gate(intent)
-        if refusal:
-            self.hooks.on_refused(intent, refusal)
-            return None
-        return self.close(exectype=bt.Order.Market)
-
-    def _risk_refusal(self, intent: OrderIntent) -> str | None:
-        if intent.size <= 0:
-            return f"size {intent.size:.8g} is not positive (max_position_size reached?)"
-        if len(self.pending) >= self.risk.max_open_orders:
-            return f"{len(self.pending)} orders open, max_open_orders is {self.risk.max_open_orders}"
-        if intent.reduces_position:
-            return None  # exits are always allowed by the bot's own limits: they reduce risk
-        if self.daily_loss.halted_reason:
-            return self.daily_loss.halted_reason
-        if self.risk.max_position_size is not None:
-            after = float(self.position.size) + intent.size
-            if after > self.risk.max_position_size * (1 + 1e-9):
-                return f"position would be {after:.8g}, max_position_size is {self.risk.max_position_size:g}"
-        return None
+        return self.close(exectype=bt.Order.Market, reason=reason)

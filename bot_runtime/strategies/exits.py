@@ -15,8 +15,11 @@ class StopLoss(ExitLogic):
     schema = schemas.STOP_LOSS
 
     def exit_reason(self, position: PositionView) -> str | None:
-        floor = position.entry_price * (1 - self.p.stop_loss_pct)
+        floor = self.stop_price(position)
         return f"stop loss at {floor:.8g}" if position.close <= floor else None
+
+    def stop_price(self, position: PositionView) -> float:
+        return float(position.entry_price * (1 - self.p.stop_loss_pct))
 
 
 @exit_logics.register
@@ -33,8 +36,11 @@ class TrailingStop(ExitLogic):
     schema = schemas.TRAILING_STOP
 
     def exit_reason(self, position: PositionView) -> str | None:
-        floor = position.high_since_entry * (1 - self.p.trail_pct)
+        floor = self.stop_price(position)
         return f"trailing stop at {floor:.8g}" if position.close <= floor else None
+
+    def stop_price(self, position: PositionView) -> float:
+        return float(position.high_since_entry * (1 - self.p.trail_pct))
 
 
 @exit_logics.register

@@ -69,6 +69,10 @@ class ExitLogic(_Logic):
     def exit_reason(self, position: PositionView) -> str | None:
         raise NotImplementedError
 
+    def stop_price(self, position: PositionView) -> float | None:
+        """The price below which this logic closes the position, when it is a stop (rests at the venue)."""
+        return None
+
 
 L = TypeVar("L", EntryLogic, ExitLogic)
 

@@ -45,7 +45,7 @@ def test_valid_manifest_is_defaulted_and_shown_in_columns(control_plane: Control
     with urllib.request.urlopen(req, context=control_plane.ssl_context()) as resp:
         table = json.loads(resp.read())
     columns = [c["name"] for c in table["columnDefinitions"]]
-    assert columns == ["Name", "Ready", "Phase", "Strategy", "Symbol", "Mode", "PnL", "Halted", "Heartbeat", "Age"]
+    assert columns == ["Name", "Ready", "Phase", "Strategy", "Symbol", "Mode", "PnL", "Trading", "Heartbeat", "Age"]
     cells = dict(zip(columns, table["rows"][0]["cells"], strict=True))
     assert (cells["Strategy"], cells["Symbol"], cells["Mode"]) == ("CustomStrategy", "BTC/USDT", "paper")
 

@@ -26,6 +26,7 @@ TABLES = {
     "bot_orders",
     "bot_trades",
     "bot_fills",
+    "exposure_reservations",
     "bot_performance",
     "bot_events",
     "bot_state",

@@ -169,28 +169,35 @@ def test_database_outage_loses_no_trade(
 ) -> None:
     import re
 
-    from tests.support.tcp_proxy import CuttableProxy
+    from tests.support.tcp_proxy import CuttableProxy, pg_target, via_proxy
 
-    proxy = CuttableProxy(_pg_target(migrated_database_url))
+    proxy = CuttableProxy(pg_target(migrated_database_url))
     try:
         bot = make_bot()
-        # a lease long enough to trade through the outage (it bounds how long a bot trades unconfirmed)
-        runtime = start_runtime(
-            bot,
-            database_url=_via_proxy(migrated_database_url, proxy.port),
-            extra_env={"BOTOPS_LEASE_TTL_SECONDS": "180"},
-        )
-        wait_for(lambda: len(repository.trades(bot.bot_id)) >= 1, 90, "a first trade")
+        runtime = start_runtime(bot, database_url=via_proxy(migrated_database_url, proxy.port))
+        # cut while the bot holds a position: its exit is a trade the outage must not lose
+        wait_for(lambda: (t := repository.trades(bot.bot_id)) and t[-1].side == "buy", 90, "a position held")
         proxy.cut()
         runtime.wait_for_log("spooling to", 30)
         before = len(re.findall(r"trade (bt\S+):", runtime.log()))
         wait_for(
-            lambda: len(re.findall(r"trade (bt\S+):", runtime.log())) >= before + 2,
+            lambda: (
+                len(re.findall(r"trade (bt\S+): sell", runtime.log())) >= 1
+                and len(re.findall(r"trade (bt\S+):", runtime.log())) > before
+            ),
             90,
-            "two trades while the database is away",
+            "the exit while the database is away",
         )
+        time.sleep(5)  # a window of the outage without the database: entries must be refused, not made
+        during = re.findall(r"trade (bt\S+): (buy|sell)", runtime.log())[before:]
+        assert during and all(side == "sell" for _, side in during), f"exposure added during the outage: {during}"
+        status = bot.runtime_status()  # the API server still answers: the bot says why it only reduces
+        assert status["tradingState"] == "reducing" and "database is unreachable" in status["haltReason"]
+        assert "trading state reducing: the database is unreachable" in runtime.log()
         proxy.restore()
         runtime.wait_for_log("replayed \\d+ spooled records", 60)
+        runtime.wait_for_log("trading state active", 60)  # no order needed to learn the database is back
+        wait_for(lambda: bot.runtime_status().get("tradingState") == "active", 30, "status active again")
         runtime.terminate()
         assert runtime.proc.returncode == 0
         made = set(re.findall(r"trade (bt\S+):", runtime.log()))
@@ -198,24 +205,3 @@ def test_database_outage_loses_no_trade(
         assert made and made == recorded
     finally:
         proxy.close()
-
-
-def _pg_target(url: str) -> tuple[str, int] | str:
-    import psycopg
-
-    from botops_dev.postgres import libpq_url
-
-    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
-    host, port = str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)
-    return f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
-
-
-def _via_proxy(url: str, port: int) -> str:
-    import psycopg
-
-    from botops_dev.postgres import libpq_url
-
-    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
-    auth = f"{info['user']}@" if info.get("user") else ""
-    password = f"?password={info['password']}" if info.get("password") else ""
-    return f"postgresql://{auth}127.0.0.1:{port}/{info['dbname']}{password}"

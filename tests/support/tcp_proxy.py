@@ -6,6 +6,10 @@ import contextlib
 import socket
 import threading
 
+import psycopg
+
+from botops_dev.postgres import libpq_url
+
 
 class CuttableProxy:
     def __init__(self, target: tuple[str, int] | str) -> None:
@@ -73,3 +77,16 @@ class CuttableProxy:
         self._stopped = True
         self.cut()
         self.listener.close()
+
+
+def pg_target(url: str) -> tuple[str, int] | str:
+    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
+    host, port = str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)
+    return f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+
+
+def via_proxy(url: str, port: int) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
+    auth = f"{info['user']}@" if info.get("user") else ""
+    password = f"?password={info['password']}" if info.get("password") else ""
+    return f"postgresql://{auth}127.0.0.1:{port}/{info['dbname']}{password}"

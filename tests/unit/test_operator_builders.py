@@ -254,3 +254,46 @@ def test_a_position_drift_is_a_condition_and_one_event() -> None:
     assert not [e for e in again.events if e[1] == "PositionDrift"]
     cleared = decide(observe(**live, runtime={"generation": 3}, previous=first.status))
     assert cond(cleared.status, "PositionDrift")["status"] == "False"
+
+
+def test_a_database_outage_spends_no_restart_and_shows_no_ready() -> None:
+    stale = dict(
+        pod=running_pod(created=NOW - timedelta(minutes=10)),
+        feed_state="LIVE",
+        runtime={"generation": 3},
+        last_heartbeat=NOW - timedelta(seconds=400),
+    )
+    failed = running_pod(phase="Failed", ready=False, exit_code=1, reason="OperationalError")
+    for situation in (stale, {"pod": failed}):
+        decision = decide(observe(**situation, database_reachable=False))
+        assert decision.action == "none" and decision.status["restarts"] == 0, situation
+        assert cond(decision.status, "Ready")["status"] == "Unknown"
+        assert cond(decision.status, "Ready")["reason"] == "DatabaseUnreachable"
+
+
+def test_after_an_outage_staleness_counts_from_the_databases_return() -> None:
+    """Heartbeats the runtime could not write while the database was away do not get its pod replaced."""
+    running = dict(pod=running_pod(created=NOW - timedelta(minutes=10)), feed_state="LIVE", runtime={"generation": 3})
+    last = NOW - timedelta(seconds=400)
+    just_back = decide(observe(**running, last_heartbeat=last, database_back_at=NOW - timedelta(seconds=2)))
+    assert just_back.action == "none" and just_back.status["restarts"] == 0
+    assert cond(just_back.status, "Healthy")["reason"] == "DatabaseRecovered"
+    long_back = decide(observe(**running, last_heartbeat=last, database_back_at=NOW - timedelta(seconds=400)))
+    assert long_back.action != "none"  # back long ago and still silent: the runtime's own fault
+
+
+def test_a_failing_flatten_is_a_condition_and_one_event_per_distinct_error() -> None:
+    live = dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE")
+    closing = "closing the position (fleet halt 3 by ops: incident)"
+    failing = f"{closing}: attempt 1 failed: venue maintenance"
+    first = decide(observe(**live, runtime={"generation": 3, "flatten": closing}))
+    assert cond(first.status, "Flattening")["reason"] == "ClosingPosition"
+    assert not [e for e in first.events if e[1] == "FlattenFailed"]
+    failed = decide(observe(**live, runtime={"generation": 3, "flatten": failing}, previous=first.status))
+    assert cond(failed.status, "Flattening")["reason"] == "CloseFailing"
+    assert ("Warning", "FlattenFailed", failing) in failed.events
+    retry = failing.replace("attempt 1", "attempt 2")
+    again = decide(observe(**live, runtime={"generation": 3, "flatten": retry}, previous=failed.status))
+    assert not [e for e in again.events if e[1] == "FlattenFailed"]  # the same error, retried
+    flat = decide(observe(**live, runtime={"generation": 3}, previous=again.status))
+    assert cond(flat.status, "Flattening")["status"] == "False"

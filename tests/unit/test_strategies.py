@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from bot_runtime.api.models import TradingBotSpec
+from bot_runtime.api.models import RiskSpec, TradingBotSpec
 from bot_runtime.backtest import run_backtest
 from bot_runtime.brokers.paper import paper_broker
 from bot_runtime.btcompat import bt
 from bot_runtime.feeds import DataFeedFactory
-from bot_runtime.strategies import OrderIntent, StrategyHooks, strategy_handler
-from bot_runtime.strategies.base import DailyLossGuard
+from bot_runtime.risk import DailyLoss, RiskGate
+from bot_runtime.strategies import CustomStrategy, StrategyHooks, strategy_handler
 
 
 def spec(strategy: dict[str, Any], **extra: Any) -> TradingBotSpec:
@@ -27,18 +27,12 @@ def spec(strategy: dict[str, Any], **extra: Any) -> TradingBotSpec:
 
 
 class RecordingHooks(StrategyHooks):
-    def __init__(self, refuse: str | None = None) -> None:
-        self.refuse = refuse
-        self.intents: list[OrderIntent] = []
+    def __init__(self) -> None:
         self.refused: list[str] = []
         self.halts: list[str] = []
         self.orders: list[Any] = []
 
-    def order_gate(self, intent: OrderIntent) -> str | None:
-        self.intents.append(intent)
-        return self.refuse
-
-    def on_refused(self, intent: OrderIntent, reason: str) -> None:
+    def on_refused(self, order: Any, reason: str) -> None:
         self.refused.append(reason)
 
     def on_order(self, order: Any) -> None:
@@ -49,12 +43,26 @@ class RecordingHooks(StrategyHooks):
         self.halts.append(reason)
 
 
-def run_with_hooks(s: TradingBotSpec, hooks: RecordingHooks, bars: int = 3000) -> Any:
+class RefusingGate(RiskGate):
+    """A gate whose database side says no (as the runtime's does when the lease is lost)."""
+
+    def __init__(self, risk: RiskSpec, reason: str) -> None:
+        super().__init__(risk)
+        self.reason, self.requests = reason, 0
+
+    def check(self, request: Any, position: float, open_orders: int, state: Any = None) -> str | None:
+        self.requests += 1
+        return super().check(request, position, open_orders, state) or self.reason
+
+
+def run_with_hooks(
+    s: TradingBotSpec, hooks: RecordingHooks, bars: int = 3000, gate: Any = None, strategy: Any = None
+) -> Any:
     klass, params = strategy_handler.parse_params(s.strategy.type, s.strategy.params)
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(DataFeedFactory().historical(s.market, bars=bars))
-    cerebro.broker = paper_broker(s.broker)
-    cerebro.addstrategy(klass, config=params, risk=s.risk, hooks=hooks, timeframe_seconds=60)
+    cerebro.broker = paper_broker(s.broker, gate, risk=s.risk)
+    cerebro.addstrategy(strategy or klass, config=params, risk=s.risk, hooks=hooks, timeframe_seconds=60)
     return cerebro.run()[0]
 
 
@@ -64,11 +72,25 @@ SMA = {
 }
 
 
-def test_every_order_passes_the_runtime_gate_and_a_refusal_stops_it() -> None:
-    hooks = RecordingHooks(refuse="lease lost")
-    run_with_hooks(spec(SMA), hooks)
-    assert hooks.intents and not hooks.orders
+def test_every_order_passes_the_brokers_gate_and_a_refusal_stops_it() -> None:
+    hooks, gate = RecordingHooks(), RefusingGate(RiskSpec(), "lease lost")
+    run_with_hooks(spec(SMA), hooks, gate=gate)
+    assert gate.requests and not hooks.orders
     assert set(hooks.refused) == {"lease lost"}
+
+
+class DirectBuyer(CustomStrategy):
+    """A plug-in that ignores the helpers: Backtrader's buy() straight away, on every bar."""
+
+    def decide(self) -> None:
+        self.buy(size=0.01)
+
+
+def test_an_order_placed_around_the_helpers_passes_the_gate_too() -> None:
+    hooks, gate = RecordingHooks(), RefusingGate(RiskSpec(), "halted by ops: maintenance")
+    run_with_hooks(spec(SMA), hooks, bars=200, gate=gate, strategy=DirectBuyer)
+    assert gate.requests > 100 and not hooks.orders
+    assert set(hooks.refused) == {"halted by ops: maintenance"}
 
 
 def test_max_position_size_caps_every_entry() -> None:
@@ -82,15 +104,30 @@ def test_daily_loss_halts_entries_and_says_why() -> None:
     hooks = RecordingHooks()
     strategy = run_with_hooks(spec(SMA, risk={"maxDailyLoss": 5}), hooks, bars=3000)
     assert hooks.halts and "reached max_daily_loss 5" in hooks.halts[0]
-    assert any("daily loss" in reason for reason in hooks.refused)
-    assert strategy.daily_loss.day is not None
+    assert strategy.gate.daily.day is not None
+    halted_days = {h.split("until ")[1][:10] for h in hooks.halts}
+    buys_on_halted_days = [
+        o
+        for o in hooks.orders
+        if o.isbuy()
+        and bt.num2date(o.executed.dt).date().isoformat() in halted_days
+        and bt.num2date(o.executed.dt) > halt_time(strategy)
+    ]
+    assert not buys_on_halted_days
 
 
-def test_daily_loss_guard_resets_each_utc_day() -> None:
-    guard = DailyLossGuard(max_daily_loss=100)
-    assert guard.update(datetime(2026, 1, 1, 9), 10_000) is None
-    assert "reached max_daily_loss" in (guard.update(datetime(2026, 1, 1, 15), 9_899) or "")
-    assert guard.update(datetime(2026, 1, 2, 0, 1), 9_899) is None  # a new day starts from its own equity
+def halt_time(strategy: Any) -> datetime:
+    return datetime.combine(strategy.gate.daily.day, datetime.min.time())
+
+
+def test_daily_loss_resets_each_utc_day_and_the_day_only_moves_forward() -> None:
+    daily = DailyLoss(max_daily_loss=100)
+    assert daily.update(datetime(2026, 1, 1, 9), 10_000) is None
+    assert "reached max_daily_loss" in (daily.update(datetime(2026, 1, 1, 15), 9_899) or "")
+    # a bar of the previous day (a warm-up bar after a restart) neither lifts the halt nor restarts the day
+    assert "reached max_daily_loss" in (daily.update(datetime(2025, 12, 31, 23, 59), 9_850) or "")
+    assert daily.day_start_equity == 10_000
+    assert daily.update(datetime(2026, 1, 2, 0, 1), 9_899) is None  # a new day starts from its own equity
 
 
 RSI_TRAILING = {
