@@ -55,9 +55,7 @@ class OwnerAlerts:
             raise
         data = secret.data or {}
         if key not in data:
-            raise NotificationConfigError(
-                f"{field}.key: Secret {name!r} has no key {key!r} (it has: {', '.join(sorted(data)) or 'no keys'})"
-            )
+            raise NotificationConfigError(f"{field}.key: Secret {name!r} has no key {key!r}")
         return base64.b64decode(data[key]).decode()
 
     def _default_urls(self) -> list[str]:

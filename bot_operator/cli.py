@@ -9,6 +9,8 @@ import os
 import sys
 from typing import Any
 
+from bot_runtime.redaction import protect_logs
+
 log = logging.getLogger("bot_operator")
 
 
@@ -264,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    protect_logs()
     if args.command == "run":
         logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from datetime import UTC, datetime
@@ -18,6 +19,14 @@ log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+
+
+def api_message(exc: ApiException) -> str:
+    """The apiserver's own words for a refusal (its Status message), else the HTTP reason."""
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)
 
 
 class Cluster:
@@ -79,6 +88,14 @@ class Cluster:
         self.objects.patch_namespaced_custom_object(
             c.GROUP, c.VERSION, namespace, c.PLURAL, name, ops, _content_type=JSON_PATCH
         )
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        try:
+            return dict(self.core.read_namespace(namespace).metadata.labels or {})
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise
 
     def patch_bot_metadata(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         self._wrote("patch")

@@ -38,11 +38,9 @@ log = logging.getLogger(__name__)
 
 # trading_bots.status the operator sets for phases a runtime cannot report itself
 DB_STATUS_BY_PHASE = {"Error": "error", "Suspended": "stopped"}
-
-
-def _user_id(labels: dict[str, str]) -> int | None:
-    raw = labels.get(c.LABEL_USER_ID, "")
-    return int(raw) if raw.isdigit() else None
+# _register's answers that refuse the bot: it runs nothing and touches no row
+REFUSALS = ("NotOwned", "NameTaken")
+NAMESPACE_USER_TTL = 10.0  # seconds a namespace's user label is trusted before it is read again
 
 
 def row_differs(row: BotRow, spec: TradingBotSpec) -> bool:
@@ -67,6 +65,7 @@ class Reconciler:
         self._secrets_ensured: set[str] = set()
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
+        self._namespace_users: dict[str, tuple[float, int | None]] = {}
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -101,13 +100,13 @@ class Reconciler:
             self.reconcile_named(namespace, owner["name"])
 
     def forget(self, namespace: str, name: str, labels: dict[str, str]) -> None:
-        """A TradingBot was deleted: its pod goes with it (garbage collector); its row is marked stopped
-        and keeps its runs and trades."""
+        """A TradingBot was deleted: its pod goes with it (garbage collector); the row it owned is marked
+        stopped and keeps its runs and trades. Ownership is the row's external_ref, never a label."""
         if self.alerts is not None:
             self.alerts.forget(namespace, name)
-        raw = labels.get(c.LABEL_BOT_ID, "")
-        row = self.repo.get_bot(int(raw)) if raw.isdigit() else self.repo.get_bot_by_ref(namespace, name)
-        if row is None:
+        row = self.repo.get_bot_by_ref(namespace, name)
+        if row is None or row.source != labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES):
+            log.info("TradingBot %s/%s deleted: it owns no trading_bots row", namespace, name)
             return
         self.fleet.release_account(row.id)
         if self.repo.mark_stopped([row.id], "TradingBot deleted"):
@@ -126,7 +125,9 @@ class Reconciler:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
         try:
-            bot_id, synced = self._register(namespace, name, source, labels, spec)
+            bot_id, user_id, synced = self._register(namespace, name, source, spec)
+            if synced[1] in REFUSALS:  # not this bot's to run: said like an invalid spec, with its own reason
+                spec, message = None, synced[2]
             live = spec is not None and spec.mode == "live" and bot_id is not None
             conflict = self._account_conflict(namespace, spec, bot_id) if live else None  # type: ignore[arg-type]
             row = self.repo.get_bot(bot_id) if bot_id is not None else None
@@ -136,13 +137,14 @@ class Reconciler:
         except DB_ERRORS as exc:  # an outage is not a broken bot: no restart for it, no Ready we cannot know
             log.warning("TradingBot %s/%s: database unreachable (%s)", namespace, name, type(exc).__name__)
             bot_id, row, conflict, database_reachable = previous.get("botId"), None, None, False
+            user_id = None
             self._database_down = True
             synced = (False, "DatabaseUnreachable", "the database is unreachable")
         if conflict:  # a spec that cannot run here: reported like any invalid spec
             spec, message = None, conflict
             if previous.get("message") != message:
                 log.warning("TradingBot %s/%s: %s", namespace, name, message)
-        wanted_labels = bot_labels(name, bot_id, source, _user_id(labels))
+        wanted_labels = bot_labels(name, bot_id, source, user_id)
         if bot_id is not None and labels.get(c.LABEL_BOT_ID) != str(bot_id):
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
         if spec is not None:
@@ -162,6 +164,7 @@ class Reconciler:
                 generation=bot.metadata.generation,
                 valid=spec is not None,
                 validation_message=message,
+                invalid_reason=synced[1] if synced[1] in REFUSALS else "InvalidSpec",
                 suspended=bool(spec and spec.suspended),
                 desired_hash=spec_hash(spec, self.settings) if spec else "",
                 pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
@@ -210,22 +213,64 @@ class Reconciler:
             self.alerts.send(bot, spec, bot_id, "pod_replaced", "Bot pod replaced", [decision.action_reason])
 
     def _register(
-        self, namespace: str, name: str, source: str, labels: dict[str, str], spec: TradingBotSpec | None
-    ) -> tuple[int | None, tuple[bool, str, str]]:
-        """Find the bot's trading_bots row; register a resource applied by a person or GitOps."""
-        if source == c.SOURCE_DATABASE:
-            raw = labels.get(c.LABEL_BOT_ID, "")
-            if raw.isdigit():
-                return int(raw), (True, "InSync", "owned by its trading_bots row")
-            return None, (False, "NoRow", f"label {c.LABEL_BOT_ID} is missing")
+        self, namespace: str, name: str, source: str, spec: TradingBotSpec | None
+    ) -> tuple[int | None, int | None, tuple[bool, str, str]]:
+        """The bot's trading_bots row, its user and the Synced condition. A row is found by its external_ref
+        (namespace/name), never by a label a resource author can write; a resource applied by a person or
+        GitOps is registered, under the user its namespace names."""
+        ref = f"{namespace}/{name}"
         row = self.repo.get_bot_by_ref(namespace, name)
+        if source == c.SOURCE_DATABASE:
+            if row is None or row.source != c.SOURCE_DATABASE:
+                return (
+                    None,
+                    None,
+                    (
+                        False,
+                        "NotOwned",
+                        f"no trading_bots row of source database has external_ref "
+                        f"{ref!r}: database bots are created by the operator's sync, not applied",
+                    ),
+                )
+            if not row.enabled:
+                return None, None, (False, "NotOwned", f"trading_bots row {row.id} is disabled")
+            return row.id, row.user_id, (True, "InSync", f"owned by trading_bots row {row.id}")
+        if row is not None and row.source != c.SOURCE_KUBERNETES:
+            return None, None, self._name_taken(ref, row.id, row.source)
+        user_id = self._namespace_user(namespace)
         if spec is None:
-            return (row.id if row else None), (False, "NotRegistered", "the spec is invalid")
-        if row is None or row_differs(row, spec) or row.user_id != _user_id(labels):
-            bot_id = self.repo.upsert_kubernetes_bot(namespace, name, spec, _user_id(labels))
+            return (row.id if row else None), user_id, (False, "NotRegistered", "the spec is invalid")
+        if row is None or row_differs(row, spec) or row.user_id != user_id:
+            bot_id = self.repo.upsert_kubernetes_bot(namespace, name, spec, user_id)
+            if bot_id is None:  # a database row took the name meanwhile
+                taken = self.repo.get_bot_by_ref(namespace, name)
+                return None, None, self._name_taken(ref, taken.id if taken else None, c.SOURCE_DATABASE)
         else:
             bot_id = row.id
-        return bot_id, (True, "Registered", f"trading_bots row {bot_id} (source kubernetes)")
+        return bot_id, user_id, (True, "Registered", f"trading_bots row {bot_id} (source kubernetes)")
+
+    @staticmethod
+    def _name_taken(ref: str, row_id: int | None, source: str) -> tuple[bool, str, str]:
+        return (
+            False,
+            "NameTaken",
+            (
+                f"{ref} is the external_ref of trading_bots row {row_id} (source {source}): that row's bot has this "
+                "name; give this TradingBot another name"
+            ),
+        )
+
+    def _namespace_user(self, namespace: str) -> int | None:
+        """The user an administrator gave the namespace (label botops.io/user-id on the Namespace)."""
+        now = time.monotonic()
+        cached = self._namespace_users.get(namespace)
+        if cached is not None and now - cached[0] < NAMESPACE_USER_TTL:
+            return cached[1]
+        labels = self.cluster.namespace_labels(namespace)
+        raw = labels.get(c.LABEL_USER_ID, "")
+        user_id = int(raw) if raw.isdigit() else None
+        self._namespace_users[namespace] = (now, user_id)
+        return user_id
 
     def _account_conflict(self, namespace: str, spec: TradingBotSpec, bot_id: int) -> str | None:
         """One exchange account trades one symbol through one bot, unless both allow sharing: compared by

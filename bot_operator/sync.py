@@ -1,8 +1,10 @@
 """DB -> cluster: make the database-sourced TradingBots equal to the valid, enabled trading_bots rows.
 
-`plan_sync` is pure (desired rows and existing resources in, creates/updates/deletes out); the
-Syncer loads, plans and applies. It polls every --poll-interval seconds and wakes at once on the
-trigger's NOTIFY. An unchanged fleet plans nothing, so it costs no API writes.
+`plan_sync` is pure (desired rows and existing resources in, creates/updates/deletes/conflicts out);
+the Syncer loads, plans and applies. It polls every --poll-interval seconds and wakes at once on the
+trigger's NOTIFY. An unchanged fleet plans nothing, so it costs no API writes. Each row is loaded and
+applied on its own: a bad row or a refused write marks that row (status error, an event) and the rest
+of the fleet, disables included, still happens.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
+from kubernetes.client.exceptions import ApiException
 
 from bot_operator.builders.names import bot_labels
-from bot_operator.kube import Cluster
+from bot_operator.kube import Cluster, api_message
 from bot_operator.metrics import OperatorMetrics
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
@@ -34,6 +39,8 @@ log = logging.getLogger("bot_operator.sync")
 
 ANNOTATION_ROW_HASH = "botops.io/row-hash"
 INVALID_PREFIX = "invalid configuration: "
+CONFLICT_PREFIX = "sync conflict: "  # cleared by the sync itself once the conflict is gone
+NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a DNS-1123 label: also a valid label value
 
 
 def resource_name(row: BotRow) -> str:
@@ -42,6 +49,23 @@ def resource_name(row: BotRow) -> str:
         return row.external_ref.split("/", 1)[1]
     slug = re.sub(r"[^a-z0-9]+", "-", row.name.lower()).strip("-")[:40].strip("-") or "bot"
     return f"{slug}-{row.id}"
+
+
+def external_ref_problem(row: BotRow, namespace: str) -> str | None:
+    """Why the row's external_ref cannot name its TradingBot (None: it can, or it is unset)."""
+    if not row.external_ref:
+        return None
+    ref_namespace, slash, name = row.external_ref.partition("/")
+    if slash and ref_namespace == namespace and NAME.fullmatch(name):
+        return None
+    return (
+        f"external_ref {row.external_ref!r} is not {namespace}/<name> with a name of lowercase letters, digits "
+        "and '-' (at most 63); clear it and the operator names the bot"
+    )
+
+
+class SyncConflict(Exception):
+    """A row's bot cannot be written (its name is taken, the apiserver refuses it): said on the row."""
 
 
 def spec_digest(spec: TradingBotSpec) -> str:
@@ -84,12 +108,16 @@ class SyncPlan:
     create: list[DesiredBot] = field(default_factory=list)
     update: list[tuple[DesiredBot, bool]] = field(default_factory=list)  # (desired, reverting a hand edit)
     delete: list[dict[str, Any]] = field(default_factory=list)
+    conflict: list[DesiredBot] = field(default_factory=list)  # the name is another resource's
 
     def empty(self) -> bool:
         return not (self.create or self.update or self.delete)
 
 
-def plan_sync(desired: list[DesiredBot], existing: list[dict[str, Any]]) -> SyncPlan:
+def plan_sync(
+    desired: list[DesiredBot], existing: list[dict[str, Any]], taken: frozenset[tuple[str, str]] = frozenset()
+) -> SyncPlan:
+    """`existing`: the resources this sync owns; `taken`: (namespace, name) of every other resource."""
     plan = SyncPlan()
     wanted = {(d.namespace, d.name): d for d in desired}
     seen = set()
@@ -107,7 +135,8 @@ def plan_sync(desired: list[DesiredBot], existing: list[dict[str, Any]]) -> Sync
         if not (same_spec and same_labels):
             last_written = (meta.get("annotations") or {}).get(ANNOTATION_ROW_HASH)
             plan.update.append((target, not same_spec and last_written == target.digest))
-    plan.create = [d for key, d in wanted.items() if key not in seen]
+    plan.create = [d for key, d in wanted.items() if key not in seen and key not in taken]
+    plan.conflict = [d for key, d in wanted.items() if key not in seen and key in taken]
     return plan
 
 
@@ -142,76 +171,151 @@ class Syncer:
                 row.symbol,
                 row.mode,
             )
-            spec, result = validate_row(row)
-            for warning in result.warnings:
-                say("Bot %s (%s) warning: %s", row.id, row.name, warning)
-            if spec is None:
-                message = INVALID_PREFIX + "; ".join(result.errors)
-                say("Bot %s (%s) skipped: %s", row.id, row.name, message)
-                if row.status != "error" or row.error_message != message:
-                    self.repo.mark_error(row.id, message)
+            try:
+                bot = self._desired(row, say)
+            except DB_ERRORS:
+                raise
+            except Exception as exc:  # an input no check foresaw: this row is marked, the others go on
+                self._mark(row, f"{INVALID_PREFIX}{type(exc).__name__}: {exc}")
                 continue
-            if row.status == "error" and (row.error_message or "").startswith(INVALID_PREFIX):
-                self.repo.set_status(row.id, "pending")  # fixed: the old complaint no longer holds
-            namespace = self.settings.bots_namespace
-            desired.append(
-                DesiredBot(
-                    row_id=row.id,
-                    namespace=namespace,
-                    name=resource_name(row),
-                    spec=spec,
-                    labels=bot_labels(resource_name(row), row.id, c.SOURCE_DATABASE, row.user_id),
-                    digest=spec_digest(spec),
-                    updated_at=row.updated_at,
-                )
-            )
-            say("Bot %s (%s) loaded", row.id, row.name)
+            if bot is not None:
+                desired.append(bot)
+                say("Bot %s (%s) loaded", row.id, row.name)
         say("CONFIGURATION LOADING COMPLETE: %d/%d bots loaded", len(desired), len(enabled))
         self._announced = fingerprint
         return desired, rows
+
+    def _desired(self, row: BotRow, say: Callable[..., None]) -> DesiredBot | None:
+        spec, result = validate_row(row)
+        for warning in result.warnings:
+            say("Bot %s (%s) warning: %s", row.id, row.name, warning)
+        namespace = self.settings.bots_namespace
+        problem = external_ref_problem(row, namespace)
+        if spec is None or problem:
+            message = INVALID_PREFIX + "; ".join([*result.errors, *filter(None, [problem])])
+            say("Bot %s (%s) skipped: %s", row.id, row.name, message)
+            self._mark(row, message)
+            return None
+        if row.status == "error" and (row.error_message or "").startswith(INVALID_PREFIX):
+            self.repo.set_status(row.id, "pending")  # fixed: the old complaint no longer holds
+        name = resource_name(row)
+        return DesiredBot(
+            row_id=row.id,
+            namespace=namespace,
+            name=name,
+            spec=spec,
+            labels=bot_labels(name, row.id, c.SOURCE_DATABASE, row.user_id),
+            digest=spec_digest(spec),
+            updated_at=row.updated_at,
+        )
+
+    def _mark(self, row: BotRow, message: str, event: str | None = None) -> None:
+        """The row's error, written (and its event recorded) only when it changes."""
+        if row.status == "error" and row.error_message == message:
+            return
+        log.warning("trading_bots row %s (%s): %s", row.id, row.name, message)
+        self.repo.mark_error(row.id, message)
+        if event is not None:
+            self.repo.record_event(row.id, "operator", event, message, severity="warning")
 
     # ----------------------------------------------------------------------------------- apply
 
     def sync_once(self, trigger: str = "poll") -> SyncPlan:
         self.metrics.syncs.labels(trigger=trigger).inc()
         desired, rows = self.load()
-        selector = f"{c.LABEL_SOURCE}={c.SOURCE_DATABASE}"
-        if self.settings.user_id is not None:
-            selector += f",{c.LABEL_USER_ID}={self.settings.user_id}"
-        existing = self.cluster.list_bots(self.settings.bots_namespace, selector)
-        plan = plan_sync(desired, existing)
-        newest_change: datetime | None = None
-        for bot in plan.create:
-            self.cluster.create_bot(bot.namespace, bot.manifest())
-            self.repo.set_external_ref(bot.row_id, f"{bot.namespace}/{bot.name}")
-            log.info("created TradingBot %s/%s from trading_bots row %s", bot.namespace, bot.name, bot.row_id)
-            newest_change = max(filter(None, [newest_change, bot.updated_at]))
-        for bot, hand_edit in plan.update:
-            manifest = bot.manifest()["metadata"]
-            self.cluster.replace_bot_spec(
-                bot.namespace, bot.name, bot.spec.to_resource(), manifest["labels"], manifest["annotations"]
+        everything = self.cluster.list_bots(self.settings.bots_namespace)
+        existing = [r for r in everything if self._owns(r)]
+        taken = frozenset((r["metadata"]["namespace"], r["metadata"]["name"]) for r in everything if not self._owns(r))
+        plan = plan_sync(desired, existing, taken)
+        by_id = {r.id: r for r in rows}
+        changed: list[datetime] = []
+        for bot in plan.conflict:
+            self._conflict(
+                by_id[bot.row_id],
+                f"TradingBot {bot.namespace}/{bot.name} already exists and was not "
+                "created from this row; rename or delete that resource, or clear this row's external_ref",
             )
-            if hand_edit:
-                message = (
-                    f"spec edited by hand; reverted to trading_bots row {bot.row_id} (database bots are "
-                    "configured in the database)"
-                )
-                log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, message)
-                self.cluster.event(TradingBot.named(bot.namespace, bot.name), "Warning", "HandEditReverted", message)
-            else:
-                log.info("updated TradingBot %s/%s from trading_bots row %s", bot.namespace, bot.name, bot.row_id)
-                newest_change = max(filter(None, [newest_change, bot.updated_at]))
+        for bot in plan.create:
+            if self._each(by_id[bot.row_id], partial(self._create, bot, by_id[bot.row_id])):
+                changed.append(bot.updated_at)
+        for bot, hand_edit in plan.update:
+            if self._each(by_id[bot.row_id], partial(self._update, bot, hand_edit)) and not hand_edit:
+                changed.append(bot.updated_at)
         for resource in plan.delete:
             meta = resource["metadata"]
-            self.cluster.delete_bot(meta["namespace"], meta["name"])
+            try:
+                self.cluster.delete_bot(meta["namespace"], meta["name"])
+            except ApiException as exc:
+                log.warning(
+                    "TradingBot %s/%s: delete refused (%s); retried at the next sync",
+                    meta["namespace"],
+                    meta["name"],
+                    exc.reason,
+                )
+                continue
             log.info("deleted TradingBot %s/%s: its row is disabled, invalid or gone", meta["namespace"], meta["name"])
         self._mark_disabled_stopped(rows)
+        newest_change = max(changed, default=None)
         if newest_change is not None:
             self.metrics.sync_lag.set(max(0.0, (datetime.now(UTC) - newest_change).total_seconds()))
         self.loaded = len(desired)
         self.metrics.sync_loaded.labels(state="loaded").set(len(desired))
         self.metrics.sync_loaded.labels(state="rows").set(len(rows))
         return plan
+
+    def _owns(self, resource: dict[str, Any]) -> bool:
+        """A resource this sync made: a database bot of its user (another user's sync owns the others)."""
+        labels = resource["metadata"].get("labels") or {}
+        mine = self.settings.user_id is None or labels.get(c.LABEL_USER_ID) == str(self.settings.user_id)
+        return labels.get(c.LABEL_SOURCE) == c.SOURCE_DATABASE and mine
+
+    def _each(self, row: BotRow, write: Callable[[], None]) -> bool:
+        """One row's write; a refusal marks that row and the sync goes on."""
+        try:
+            write()
+        except SyncConflict as exc:
+            self._conflict(row, str(exc))
+            return False
+        except ApiException as exc:
+            self._conflict(row, f"the apiserver refused its TradingBot ({exc.status} {exc.reason}): {api_message(exc)}")
+            return False
+        if row.status == "error" and (row.error_message or "").startswith(CONFLICT_PREFIX):
+            self.repo.set_status(row.id, "pending")  # written now: the conflict is gone
+        return True
+
+    def _conflict(self, row: BotRow, message: str) -> None:
+        self._mark(row, CONFLICT_PREFIX + message, event="sync_conflict")
+
+    def _create(self, bot: DesiredBot, row: BotRow) -> None:
+        ref = f"{bot.namespace}/{bot.name}"
+        if row.external_ref != ref:  # named before it exists: the operator owns a bot only by its row's ref
+            holder = self.repo.claim_external_ref(bot.row_id, ref)
+            if holder is not None:
+                raise SyncConflict(
+                    f"{ref} is the external_ref of trading_bots row {holder.id} (source {holder.source})"
+                )
+        try:
+            self.cluster.create_bot(bot.namespace, bot.manifest())
+        except ApiException as exc:
+            if exc.status == 409:
+                raise SyncConflict(f"TradingBot {ref} already exists and was not created from this row") from exc
+            raise
+        log.info("created TradingBot %s from trading_bots row %s", ref, bot.row_id)
+
+    def _update(self, bot: DesiredBot, hand_edit: bool) -> None:
+        manifest = bot.manifest()["metadata"]
+        self.cluster.replace_bot_spec(
+            bot.namespace, bot.name, bot.spec.to_resource(), manifest["labels"], manifest["annotations"]
+        )
+        if hand_edit:
+            message = (
+                f"spec edited by hand; reverted to trading_bots row {bot.row_id} (database bots are "
+                "configured in the database)"
+            )
+            log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, message)
+            self.cluster.event(TradingBot.named(bot.namespace, bot.name), "Warning", "HandEditReverted", message)
+        else:
+            log.info("updated TradingBot %s/%s from trading_bots row %s", bot.namespace, bot.name, bot.row_id)
 
     def _mark_disabled_stopped(self, rows: list[BotRow]) -> None:
         stale = [r.id for r in rows if not r.enabled and r.status not in ("stopped", "error")]

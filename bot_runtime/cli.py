@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot_runtime.redaction import protect_logs
+
 log = logging.getLogger("bot_runtime")
 
 
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
     )
+    protect_logs()
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

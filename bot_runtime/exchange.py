@@ -16,6 +16,8 @@ from typing import Any
 
 import ccxt
 
+from bot_runtime.redaction import REDACTOR
+
 API_URL_ENV = "BOTOPS_EXCHANGE_API_URL"  # e.g. a local test double or a proxy; never in a resource
 TIMEOUT_ENV = "BOTOPS_EXCHANGE_TIMEOUT_MS"
 
@@ -59,7 +61,9 @@ class Credentials:
         key, secret = env.get("BOTOPS_EXCHANGE_API_KEY"), env.get("BOTOPS_EXCHANGE_SECRET")
         if not key or not secret:
             return None
-        return cls(key, secret, env.get("BOTOPS_EXCHANGE_PASSWORD") or None)
+        password = env.get("BOTOPS_EXCHANGE_PASSWORD") or None
+        REDACTOR.add([key, secret, password])
+        return cls(key, secret, password)
 
 
 def build_exchange(

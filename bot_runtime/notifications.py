@@ -27,6 +27,7 @@ import apprise
 from prometheus_client import CollectorRegistry, Counter
 
 from bot_runtime.api.models import NOTIFICATION_EVENTS
+from bot_runtime.redaction import REDACTOR
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ def mask(service: str, url: str) -> str:
 
 
 def secrets_of(urls: Iterable[str]) -> set[str]:
-    """Every part of the URLs that could be a credential (for redaction)."""
+    """Every part of the URLs that could be a credential (for redaction): user, password and query values
+    whatever their length, path and host segments of 6 characters or more (shorter ones are words)."""
     found: set[str] = set()
     for url in urls:
         found.add(url)
@@ -85,27 +87,11 @@ def secrets_of(urls: Iterable[str]) -> set[str]:
         found |= {
             seg for seg in (parts.netloc + parts.path).replace("@", "/").replace(":", "/").split("/") if len(seg) >= 6
         }
-        found |= {v for _, v in parse_qsl(parts.query) if len(v) >= 6}
-    return {s for s in found if len(s) >= 6}
+        found |= {v for _, v in parse_qsl(parts.query) if v}
+    return found
 
 
-class RedactingFilter(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = message
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            redacted = redacted.replace(secret, "***")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_redactor = RedactingFilter()
-logging.getLogger("apprise").addFilter(_redactor)
+logging.getLogger("apprise").addFilter(REDACTOR)  # also when no handler of ours is installed (library use)
 logging.getLogger("apprise").setLevel(logging.WARNING)
 
 
@@ -173,7 +159,7 @@ class Notifier:
         for url in urls:
             if self.apprise.add(url):
                 self.targets.append(target_of(list(self.apprise)[-1], url))
-        _redactor.secrets |= secrets_of(urls)
+        REDACTOR.add(secrets_of(urls))
         self._queue: queue.Queue[Message | None] = queue.Queue(maxsize=self.settings.queue_size)
         self._repeats: dict[tuple[str, str], _Repeat] = {}
         self._digest: _Digest | None = None

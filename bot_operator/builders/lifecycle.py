@@ -89,6 +89,7 @@ class Observation:
     feed_state: str | None = None
     runtime: dict[str, Any] = field(default_factory=dict)  # status.runtime
     synced: tuple[bool, str, str] = (True, "Registered", "")
+    invalid_reason: str = "InvalidSpec"  # or why the bot is refused although its spec is valid (NotOwned, ...)
     rollout: str = "immediate"  # or whenFlat
     rollout_max_wait: float = 3600.0
     database_reachable: bool = True  # False: heartbeats cannot be read; no restart is spent on an outage
@@ -175,9 +176,9 @@ def _hold_for_flat(o: Observation) -> datetime | None:
 
 
 def _invalid(o: Observation) -> Verdict:
-    verdict = Verdict("Error", o.validation_message, stalled=(True, "InvalidSpec", o.validation_message))
+    verdict = Verdict("Error", o.validation_message, stalled=(True, o.invalid_reason, o.validation_message))
     if o.pod.exists and not o.pod.terminating:
-        verdict.action, verdict.action_reason = "delete", "the spec is invalid"
+        verdict.action, verdict.action_reason = "delete", o.validation_message
     return verdict
 
 
@@ -344,7 +345,7 @@ def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
     pod = o.pod
     values: dict[str, Cond] = {
         "Ready": ready,
-        "Valid": (o.valid, "SpecValid" if o.valid else "InvalidSpec", "" if o.valid else o.validation_message),
+        "Valid": (o.valid, "SpecValid" if o.valid else o.invalid_reason, "" if o.valid else o.validation_message),
         "PodReady": (
             pod.ready,
             "PodReady" if pod.ready else "PodNotReady" if pod.exists else "NoPod",

@@ -8,7 +8,10 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 
 # What a database outage raises: the caller degrades (spools, refuses new exposure) instead of failing.
-DB_ERRORS = (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.InterfaceError, OSError)
+# sqlalchemy's TimeoutError: no pooled connection came back in time (each caller waits pool_timeout, then goes on)
+DB_ERRORS = (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError, OSError)
+# A peer that stops answering (a partition, not a refusal) is noticed in about a minute instead of never.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -32,4 +35,5 @@ def libpq_url(url: str) -> str:
 
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs["connect_args"] = {**KEEPALIVES, **kwargs.get("connect_args", {})}
     return sa.create_engine(sqlalchemy_url(url), **kwargs)

@@ -147,8 +147,9 @@ class BotRepository:
             s.flush()
             return int(bot.id)
 
-    def upsert_kubernetes_bot(self, namespace: str, name: str, spec: TradingBotSpec, user_id: int | None) -> int:
-        """Register a resource applied by a person or GitOps, so status, heartbeats and trades have a home."""
+    def upsert_kubernetes_bot(self, namespace: str, name: str, spec: TradingBotSpec, user_id: int | None) -> int | None:
+        """Register a resource applied by a person or GitOps, so status, heartbeats and trades have a home.
+        None: the namespace/name is a database row's, which a resource never overwrites."""
         ref = f"{namespace}/{name}"
         values = {
             **spec_to_row(spec),
@@ -162,12 +163,30 @@ class BotRepository:
         upsert = insert.on_conflict_do_update(
             index_elements=[TradingBot.external_ref],
             set_={k: insert.excluded[k] for k in values if k != "external_ref"} | {"updated_at": sa.func.now()},
+            where=TradingBot.source == "kubernetes",
         ).returning(TradingBot.id)
         with self.session() as s:
-            return int(s.execute(upsert).scalar_one())
+            bot_id = s.execute(upsert).scalar_one_or_none()
+            return None if bot_id is None else int(bot_id)
 
-    def set_external_ref(self, bot_id: int, ref: str) -> None:
+    def set_external_ref(self, bot_id: int, ref: str | None) -> None:
         self._update(bot_id, external_ref=ref)
+
+    def claim_external_ref(self, bot_id: int, ref: str) -> TradingBot | None:
+        """Give a database row the name `ref` (namespace/name), whose resource the caller found absent. A
+        Kubernetes bot's row keeps its ref after its resource is deleted: that ref is freed. Returns the row
+        of another source that holds it (a conflict; nothing changed), else None."""
+        with self.session() as s:
+            holder = s.scalar(sa.select(TradingBot).where(TradingBot.external_ref == ref, TradingBot.id != bot_id))
+            if holder is not None and holder.source != "kubernetes":
+                return holder
+            if holder is not None:
+                holder.external_ref = None
+                s.flush()
+            s.execute(
+                sa.update(TradingBot).where(TradingBot.id == bot_id).values(external_ref=ref, updated_at=sa.func.now())
+            )
+            return None
 
     # ---------------------------------------------------------------------------------- status
 

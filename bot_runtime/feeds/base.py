@@ -101,6 +101,7 @@ class QueueFeed(bt.feed.DataBase):  # type: ignore[misc]
         self.state = state
         self.producer: FeedProducer | None = None
         self.end_reason: str | None = None
+        self._restarting = threading.Lock()
 
     def islive(self) -> bool:
         return True
@@ -113,11 +114,14 @@ class QueueFeed(bt.feed.DataBase):  # type: ignore[misc]
         self.restart_producer()
 
     def restart_producer(self) -> None:
-        """Start (or replace) the producer thread; it resumes after the last bar delivered."""
-        if self.producer is not None:
-            self.producer.stop()
-        self.producer = self._factory(self._queue, self.state)
-        self.producer.start()
+        """Start (or replace) the producer thread; it resumes after the last bar delivered. Published only once
+        started: the monitor takes a producer that is not alive for a dead one and replaces it."""
+        with self._restarting:
+            if self.producer is not None:
+                self.producer.stop()
+            producer = self._factory(self._queue, self.state)
+            producer.start()
+            self.producer = producer
 
     def stop(self) -> None:
         if self.producer is not None:

@@ -51,10 +51,13 @@ def test_watch_delivers_added_and_modified(kube_client: client.ApiClient, namesp
     events: list[tuple[str, str]] = []
     started = threading.Event()
 
+    # from the list's resourceVersion: the watch sees every change after it, however late it connects
+    since = core.list_namespaced_config_map(namespace).metadata.resource_version
+
     def consume() -> None:
         w = watch.Watch()
         started.set()
-        for event in w.stream(core.list_namespaced_config_map, namespace, timeout_seconds=20):
+        for event in w.stream(core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=20):
             if event["object"].metadata.name == "watched":
                 events.append((event["type"], event["object"].data["k"]))
             if len(events) >= 2:
@@ -63,7 +66,6 @@ def test_watch_delivers_added_and_modified(kube_client: client.ApiClient, namesp
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
     started.wait()
-    # Create only once the watch is established (a watch from "now" would miss an earlier ADDED).
     wait_for(lambda: thread.is_alive(), 5, "watch thread")
     body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="watched"), data={"k": "1"})
     core.create_namespaced_config_map(namespace, body)

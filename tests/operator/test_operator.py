@@ -354,7 +354,7 @@ def test_failed_pod_restarts_with_backoff_until_exhausted(
         report_failed(kube_client, namespace, pod_name("crashy"), 2, "AuthenticationError: invalid key")
         pending = wait_for(
             lambda n=attempt: (
-                (b := get_bot(kube_client, namespace, "crashy")) and b["status"].get("restarts") == n and b
+                (b := get_bot(kube_client, namespace, "crashy")) and (b.get("status") or {}).get("restarts") == n and b
             ),
             20,
             f"restart {attempt} counted",

@@ -1,0 +1,59 @@
+"""No notification or exchange credential reaches a log line, in any logger, encoded or decoded."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bot_runtime.exchange import Credentials
+from bot_runtime.notifications import secrets_of
+from bot_runtime.redaction import REDACTOR, protect_logs
+
+# a webhook token with characters that are percent-encoded in URLs, a short password, a short query token
+URL = "json://bob:pw9@hooks.example:8443/api/webhooks/123456/tok%2Fen-SECRET%3D?key=k7z"
+DECODED_TOKEN = "tok/en-SECRET="
+
+
+@pytest.fixture
+def output() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    saved = root.handlers[:], root.level, logging.getLogger("urllib3").level
+    root.handlers, root.level = [handler], logging.DEBUG
+    logging.getLogger("urllib3").setLevel(logging.NOTSET)
+    protect_logs()
+    try:
+        yield stream
+    finally:
+        root.handlers, root.level = saved[0], saved[1]
+        logging.getLogger("urllib3").setLevel(saved[2])
+
+
+def test_every_form_of_every_secret_is_masked_in_every_logger(output: io.StringIO) -> None:
+    REDACTOR.add(secrets_of([URL]))
+    Credentials.from_env({"BOTOPS_EXCHANGE_API_KEY": "AK-short", "BOTOPS_EXCHANGE_SECRET": "s3cr/et+=="})
+    log = logging.getLogger("bot_runtime.somewhere")
+    log.warning("sending to %s", URL)
+    log.warning("decoded path /api/webhooks/123456/%s", DECODED_TOKEN)
+    log.warning("user %s with password %s and key %s", "bob", "pw9", "k7z")
+    log.warning("signed with AK-short and s3cr%2Fet%2B%3D%3D")
+    try:
+        raise RuntimeError(f"POST {URL} failed")
+    except RuntimeError:
+        log.exception("the call failed")
+    text = output.getvalue()
+    for secret in ("tok%2Fen-SECRET%3D", DECODED_TOKEN, "pw9", "k7z", "AK-short", "s3cr/et+==", "s3cr%2Fet%2B%3D%3D"):
+        assert secret not in text, (secret, text)
+    assert text.count("***") >= 8
+
+
+def test_http_libraries_print_no_request_lines(output: io.StringIO) -> None:
+    logging.getLogger("urllib3.connectionpool").debug('https://x:443 "POST /api/webhooks/1/%s HTTP/1.1" 204', "t0k3n")
+    logging.getLogger("bot_runtime.x").debug("our own debug lines still print")
+    text = output.getvalue()
+    assert "t0k3n" not in text and "POST" not in text
+    assert "our own debug lines still print" in text
