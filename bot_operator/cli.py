@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "resync_interval": args.resync_interval,
             "health_port": args.health_port,
             "identity": args.identity,
+            "allowed_images": args.allowed_images,
         }.items()
         if v is not None
     }
@@ -193,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--user-id", type=int, help="sync only this user's trading_bots rows (env BOTOPS_USER_ID)")
     run.add_argument("--poll-interval", type=float, help="seconds between database syncs (env BOTOPS_POLL_INTERVAL)")
     run.add_argument("--database-url", help="PostgreSQL URL (env DATABASE_URL)")
+    run.add_argument(
+        "--allowed-images",
+        help="comma-separated prefixes a spec.runtime.image must start with (env BOTOPS_ALLOWED_IMAGES; "
+        "default: the runtime image's repository)",
+    )
     run.add_argument("--bots-namespace", help="namespace of database bots (env BOTOPS_BOTS_NAMESPACE, default)")
     run.add_argument("--resync-interval", type=float, help="seconds between full passes (env BOTOPS_RESYNC_INTERVAL)")
     run.add_argument("--health-port", type=int, help="metrics/healthz/readyz port (env BOTOPS_HEALTH_PORT, 8080)")

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +21,9 @@ from kubernetes.client.exceptions import ApiException
 from bot_operator.alerts import OwnerAlerts
 from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide
 from bot_operator.builders.names import bot_labels, pod_name
-from bot_operator.builders.pod import build_pod, build_runtime_db_secret, spec_hash
+from bot_operator.builders.pod import build_pod, build_runtime_db_secret, image_refusal, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
-from bot_operator.kube import Cluster
+from bot_operator.kube import Cluster, api_message
 from bot_operator.metrics import OperatorMetrics
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
@@ -128,8 +129,7 @@ class Reconciler:
             bot_id, user_id, synced = self._register(namespace, name, source, spec)
             if synced[1] in REFUSALS:  # not this bot's to run: said like an invalid spec, with its own reason
                 spec, message = None, synced[2]
-            live = spec is not None and spec.mode == "live" and bot_id is not None
-            conflict = self._account_conflict(namespace, spec, bot_id) if live else None  # type: ignore[arg-type]
+            conflict = self._account_conflict(namespace, spec, bot_id)
             row = self.repo.get_bot(bot_id) if bot_id is not None else None
             database_reachable = True
             if self._database_down:
@@ -140,6 +140,7 @@ class Reconciler:
             user_id = None
             self._database_down = True
             synced = (False, "DatabaseUnreachable", "the database is unreachable")
+        conflict = image_refusal(spec, self.settings) or conflict  # checked with or without the database
         if conflict:  # a spec that cannot run here: reported like any invalid spec
             spec, message = None, conflict
             if previous.get("message") != message:
@@ -158,33 +159,31 @@ class Reconciler:
 
         pod = self.cluster.get_pod(namespace, pod_name(name))
         interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
-        decision = decide(
-            Observation(
-                now=datetime.now(UTC),
-                generation=bot.metadata.generation,
-                valid=spec is not None,
-                validation_message=message,
-                invalid_reason=synced[1] if synced[1] in REFUSALS else "InvalidSpec",
-                suspended=bool(spec and spec.suspended),
-                desired_hash=spec_hash(spec, self.settings) if spec else "",
-                pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
-                policy=spec.restart_policy if spec else RestartPolicy(),
-                heartbeat_interval=interval,
-                stale_after=self.settings.stale_after(interval),
-                replace_after=self.settings.replace_stale_after_seconds,
-                healthy_reset=self.settings.healthy_reset_seconds,
-                previous=previous,
-                last_heartbeat=row.last_heartbeat if row else None,
-                feed_state=row.feed_state if row else None,
-                runtime=dict(previous.get("runtime") or {}),
-                synced=synced,
-                rollout=spec.rollout.strategy if spec else "immediate",
-                rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
-                database_reachable=database_reachable,
-                database_back_at=self._database_back_at,
-            )
+        observation = Observation(
+            now=datetime.now(UTC),
+            generation=bot.metadata.generation,
+            valid=spec is not None,
+            validation_message=message,
+            invalid_reason=synced[1] if synced[1] in REFUSALS else "InvalidSpec",
+            suspended=bool(spec and spec.suspended),
+            desired_hash=spec_hash(spec, self.settings) if spec else "",
+            pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
+            policy=spec.restart_policy if spec else RestartPolicy(),
+            heartbeat_interval=interval,
+            stale_after=self.settings.stale_after(interval),
+            replace_after=self.settings.replace_stale_after_seconds,
+            healthy_reset=self.settings.healthy_reset_seconds,
+            previous=previous,
+            last_heartbeat=row.last_heartbeat if row else None,
+            feed_state=row.feed_state if row else None,
+            runtime=dict(previous.get("runtime") or {}),
+            synced=synced,
+            rollout=spec.rollout.strategy if spec else "immediate",
+            rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
+            database_reachable=database_reachable,
+            database_back_at=self._database_back_at,
         )
-        pod_exists = self._apply(bot, spec, wanted_labels, decision, pod is not None, bot_id)
+        decision, pod_exists = self._apply_or_refused(bot, spec, wanted_labels, observation, pod is not None, bot_id)
         status = {
             **decision.status,
             **TradingBotStatus(pod=pod_name(name) if pod_exists else None, bot_id=bot_id).model_dump(
@@ -272,12 +271,12 @@ class Reconciler:
         self._namespace_users[namespace] = (now, user_id)
         return user_id
 
-    def _account_conflict(self, namespace: str, spec: TradingBotSpec, bot_id: int) -> str | None:
-        """One exchange account trades one symbol through one bot, unless both allow sharing: compared by
-        a keyed fingerprint of the API key (the key itself is read, hashed and forgotten)."""
-        ref = spec.broker.credentials_secret_ref
-        if ref is None:
+    def _account_conflict(self, namespace: str, spec: TradingBotSpec | None, bot_id: int | None) -> str | None:
+        """One exchange account trades one symbol through one live bot, unless both allow sharing: compared
+        by a keyed fingerprint of the API key (the key itself is read, hashed and forgotten)."""
+        if spec is None or spec.mode != "live" or bot_id is None or spec.broker.credentials_secret_ref is None:
             return None
+        ref = spec.broker.credentials_secret_ref
         field = "spec.broker.credentialsSecretRef"
         try:
             data = self.cluster.core.read_namespaced_secret(ref.name, namespace).data or {}
@@ -300,6 +299,30 @@ class Reconciler:
         url = self.settings.runtime_database_url or self.settings.database_url
         self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
         self._secrets_ensured.add(namespace)
+
+    def _apply_or_refused(
+        self,
+        bot: TradingBot,
+        spec: TradingBotSpec | None,
+        labels: dict[str, str],
+        observation: Observation,
+        pod_exists: bool,
+        bot_id: int | None,
+    ) -> tuple[Decision, bool]:
+        """Decide and apply; an object the apiserver refuses (a 400 or 422: our inputs, not a passing fault) makes
+        the bot Stalled with the apiserver's own message instead of failing every reconcile unexplained."""
+        decision = decide(observation)
+        try:
+            return decision, self._apply(bot, spec, labels, decision, pod_exists, bot_id)
+        except ApiException as exc:
+            if exc.status not in (400, 422):
+                raise
+            refused = f"the apiserver refused the bot pod: {api_message(exc)}"
+            log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, refused)
+            decision = decide(
+                replace(observation, valid=False, validation_message=refused, invalid_reason="PodRefused")
+            )
+            return decision, pod_exists
 
     def _apply(
         self,

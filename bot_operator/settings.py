@@ -37,6 +37,11 @@ class OperatorSettings(BaseSettings):
     # bot pods
     runtime_image: str = Field(default=DEFAULT_IMAGE, description="bot runtime image")
     runtime_image_pull_policy: str = Field(default="IfNotPresent")
+    allowed_images: str = Field(
+        default="",
+        description="comma-separated image prefixes a spec's runtime.image may start with (e.g. "
+        "registry.example/team/); default: the repository of the runtime image only",
+    )
     runtime_heartbeat_seconds: int = Field(default=10, ge=1, le=300, description="heartbeat when a spec sets none")
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"
@@ -69,6 +74,17 @@ class OperatorSettings(BaseSettings):
 
     def lease_namespace(self) -> str:
         return self.leader_lease_namespace or self.namespace or self.bots_namespace
+
+    def image_prefixes(self) -> list[str]:
+        """What a spec's runtime.image must start with: the configured prefixes, else the runtime image's
+        repository (any tag or digest of it)."""
+        configured = [p.strip() for p in self.allowed_images.split(",") if p.strip()]
+        if configured:
+            return configured
+        repository = self.runtime_image.split("@", 1)[0]
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        return [f"{repository}:", f"{repository}@"]
 
     def default_resources(self) -> dict[str, Any]:
         return {

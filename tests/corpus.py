@@ -321,6 +321,48 @@ CASES: list[Case] = [
         ["spec.runtime.resources.limits.memory", "should match pattern", "'lots'"],
     ),
     Case(
+        "negative-cpu",
+        "semantic",
+        {"runtime": {"resources": {"requests": {"cpu": -1}}}},
+        ["spec.runtime.resources.requests.cpu", "must be more than 0 and at most 16"],
+    ),
+    Case(
+        "gpu-resource",
+        "semantic",
+        {"runtime": {"resources": {"limits": {"nvidia.com/gpu": 1, "memory": "256Mi"}}}},
+        ["spec.runtime.resources.limits.nvidia.com/gpu", "allowed: cpu, memory, ephemeral-storage"],
+    ),
+    Case(
+        "memory-beyond-bound",
+        "semantic",
+        {"runtime": {"resources": {"limits": {"memory": "2Ti"}}}},
+        ["spec.runtime.resources.limits.memory", "'2Ti' must be more than 0 and at most 64Gi"],
+    ),
+    Case(
+        "request-above-limit",
+        "semantic",
+        {"runtime": {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}}},
+        ["spec.runtime.resources.requests.memory", "more than its limit"],
+    ),
+    Case(
+        "image-with-space",
+        "semantic",
+        {"runtime": {"image": "registry.example/bot:1 --privileged"}},
+        ["spec.runtime.image", "is not an image reference", "no spaces"],
+    ),
+    Case(
+        "image-uppercase",
+        "semantic",
+        {"runtime": {"image": "Registry.example/Bot"}},
+        ["spec.runtime.image", "is not an image reference"],
+    ),
+    Case(
+        "nul-in-a-param",
+        "semantic",
+        {"strategy": {"params": {"entry_logic": "sma\x00crossover"}}},
+        ["spec.strategy.params.entry_logic", "NUL character"],
+    ),
+    Case(
         "strategy-param-typo",
         "semantic",
         {"strategy": {"params": {"entry_logik": "sma_crossover"}}},

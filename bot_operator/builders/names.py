@@ -15,7 +15,15 @@ def child_name(bot: str, suffix: str) -> str:
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(bot.encode()).hexdigest()[:8]
-    return f"{bot[: MAX_NAME - len(suffix) - 10].rstrip('-')}-{digest}-{suffix}"
+    return f"{bot[: MAX_NAME - len(suffix) - 10].rstrip('-.')}-{digest}-{suffix}"
+
+
+def label_value(text: str) -> str:
+    """`text` as a valid label value: at most 63 characters, shortened with a hash, ending alphanumeric."""
+    if len(text) <= MAX_NAME:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{text[: MAX_NAME - 9].rstrip('-._')}-{digest}"
 
 
 def pod_name(bot: str) -> str:
@@ -30,7 +38,7 @@ def bot_labels(bot: str, bot_id: int | None, source: str, user_id: int | None = 
     labels = {
         c.LABEL_NAME: "tradingbot",
         c.LABEL_MANAGED_BY: c.MANAGER,
-        c.LABEL_BOT: bot[:63],
+        c.LABEL_BOT: label_value(bot),
         c.LABEL_SOURCE: source,
     }
     if bot_id is not None:

@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from bot_operator.builders.names import pod_name, service_account_name
 from bot_operator.builders.rbac import owner_reference
 from bot_operator.settings import OperatorSettings
@@ -18,7 +20,36 @@ from bot_runtime.api.models import TradingBot, TradingBotSpec
 
 HEALTH_PORT = 8080
 SPOOL_DIR = "/var/lib/botops"
+STATE_SIZE_LIMIT = "256Mi"  # the spool of unsaved records and the last saved state: kilobytes in practice
 RUNTIME_UID = 10001
+
+
+def image_refusal(spec: TradingBotSpec | None, settings: OperatorSettings) -> str | None:
+    """Why the spec's image may not run here (None: it may). Who can create a TradingBot must not choose what
+    runs with its Secrets."""
+    image = spec.runtime.image if spec is not None else None
+    prefixes = settings.image_prefixes()
+    if image is None or any(image.startswith(p) for p in prefixes):
+        return None
+    return (
+        f"spec.runtime.image: {image!r} is not allowed here; images must start with one of "
+        f"{', '.join(repr(p) for p in prefixes)} (the operator's --allowed-images)"
+    )
+
+
+def container_resources(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, Any]:
+    """The spec's resources, else the operator's; always a memory limit (a bot without one can take the node's
+    memory), never below the bot's own memory request (the apiserver would refuse the pod)."""
+    if spec.runtime.resources is None:
+        return settings.default_resources()
+    resources = spec.runtime.resources.model_dump(exclude_none=True)
+    limits = dict(resources.get("limits") or {})
+    if "memory" not in limits:
+        requested = (resources.get("requests") or {}).get("memory")
+        default = settings.runtime_memory_limit
+        bigger = requested is not None and parse_quantity(requested) > parse_quantity(default)
+        limits["memory"] = requested if bigger else default
+    return {**resources, "limits": limits}
 
 
 def _pod_inputs(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, Any]:
@@ -83,7 +114,7 @@ def build_pod(
 ) -> dict[str, Any]:
     name = bot.name
     inputs = _pod_inputs(spec, settings)
-    resources = spec.runtime.resources.model_dump(exclude_none=True) if spec.runtime.resources else inputs["resources"]
+    resources = container_resources(spec, settings)
     probe = {
         "httpGet": {"path": "/readyz", "port": "health"},
         "periodSeconds": 5,
@@ -143,7 +174,7 @@ def build_pod(
                 }
             ],
             "volumes": [
-                {"name": "state", "emptyDir": {}},
+                {"name": "state", "emptyDir": {"sizeLimit": STATE_SIZE_LIMIT}},
                 {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
             ],
         },

@@ -8,8 +8,11 @@ says why, and what is allowed.
 from __future__ import annotations
 
 import difflib
+import re
+from decimal import Decimal
 from typing import Any
 
+from kubernetes.utils import parse_quantity
 from pydantic import ValidationError
 
 from bot_runtime.api.constants import LIVE_VENUES
@@ -53,7 +56,31 @@ def schema_errors(exc: ValidationError) -> list[str]:
     return messages
 
 
+# registry[:port]/path[:tag][@sha256:digest], lowercase repository, no spaces (the apiserver refuses worse)
+IMAGE = re.compile(
+    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
+)
+# the resources a bot container may ask for, each with the most one bot may take
+RESOURCE_BOUNDS = {"cpu": Decimal(16), "memory": Decimal(64 * 2**30), "ephemeral-storage": Decimal(64 * 2**30)}
+RESOURCE_BOUND_TEXT = {"cpu": "16", "memory": "64Gi", "ephemeral-storage": "64Gi"}
+
+
+def nul_paths(value: Any, path: str = "spec") -> list[str]:
+    """Where a NUL character hides in a raw spec (PostgreSQL cannot store one; the apiserver accepts it)."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in nul_paths(k, path) + nul_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in nul_paths(v, f"{path}[{i}]")]
+    return []
+
+
 def parse_spec(raw: dict[str, Any]) -> tuple[TradingBotSpec | None, list[str]]:
+    nul = sorted(set(nul_paths(raw)))
+    if nul:
+        return None, [f"{p}: contains a NUL character (\\u0000), which the database cannot store" for p in nul]
     try:
         return TradingBotSpec.model_validate(raw), []
     except ValidationError as exc:
@@ -79,7 +106,7 @@ def validate_spec(
 
 def semantic_checks(spec: TradingBotSpec, catalog: StrategyCatalog = strategy_catalog) -> ValidationResult:
     result = ValidationResult()
-    for check in (_market_checks, _broker_checks, _restart_policy_checks):
+    for check in (_market_checks, _broker_checks, _restart_policy_checks, _runtime_checks):
         check(spec, result)
     _strategy_checks(spec, catalog, result)
     return result
@@ -137,6 +164,38 @@ def _restart_policy_checks(spec: TradingBotSpec, result: ValidationResult) -> No
             f"initialDelaySeconds {policy.initial_delay_seconds:g}; the cap must be at least the "
             "first delay"
         )
+
+
+def _runtime_checks(spec: TradingBotSpec, result: ValidationResult) -> None:
+    runtime, err = spec.runtime, result.errors.append
+    if runtime.image is not None and not IMAGE.fullmatch(runtime.image):
+        err(
+            f"spec.runtime.image: {runtime.image!r} is not an image reference (registry/repository[:tag]"
+            "[@sha256:digest]: lowercase repository, no spaces)"
+        )
+    resources = runtime.resources
+    if resources is None:
+        return
+    parsed: dict[str, dict[str, Decimal]] = {}
+    for kind, values in (("requests", resources.requests), ("limits", resources.limits)):
+        for name, raw in (values or {}).items():
+            field = f"spec.runtime.resources.{kind}.{name}"
+            if name not in RESOURCE_BOUNDS:
+                err(f"{field}: not a resource a bot may ask for; allowed: {', '.join(RESOURCE_BOUNDS)}")
+                continue
+            try:
+                amount = Decimal(parse_quantity(raw))  # type: ignore[no-untyped-call]
+            except ValueError:
+                err(f"{field}: {raw!r} is not a quantity (e.g. 500m, 256Mi, 1)")
+                continue
+            if amount <= 0 or amount > RESOURCE_BOUNDS[name]:
+                err(f"{field}: {raw!r} must be more than 0 and at most {RESOURCE_BOUND_TEXT[name]}")
+                continue
+            parsed.setdefault(kind, {})[name] = amount
+    for name, request in parsed.get("requests", {}).items():
+        limit = parsed.get("limits", {}).get(name)
+        if limit is not None and request > limit:
+            err(f"spec.runtime.resources.requests.{name}: more than its limit (limits.{name}); a request must fit")
 
 
 def _strategy_checks(spec: TradingBotSpec, catalog: StrategyCatalog, result: ValidationResult) -> None:

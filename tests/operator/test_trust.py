@@ -160,3 +160,26 @@ def test_no_row_stalls_the_sync(
     names = {b["metadata"]["name"] for b in list_bots(kube_client, namespace)}
     assert names == {f"good-bot-{good}", f"squatted-{squatted}", f"to-disable-{to_disable}"}, names
     assert not [e for e in events(kube_client, namespace, f"good-bot-{good}") if e["type"] == "Warning"]
+
+
+def test_an_image_outside_the_allow_list_and_a_pod_the_apiserver_refuses_are_stalled(
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
+) -> None:
+    # an operator misconfigured with an environment variable name the apiserver refuses in every pod
+    start_operator(extra_env={"BOTOPS_RUNTIME_ENV": '{"1-not-a-name": "x"}'})
+    mining = copy.deepcopy(FAST_SPEC)
+    mining["runtime"] = {"image": "docker.io/someone/miner:latest"}
+    apply_bot(kube_client, namespace, "miner", mining)
+    cond = stalled(kube_client, namespace, "miner", "InvalidSpec")
+    assert "spec.runtime.image: 'docker.io/someone/miner:latest' is not allowed here" in cond["message"], cond
+    assert "'tradingbot-operator:'" in cond["message"]
+    assert get_pod(kube_client, namespace, pod_name("miner")) is None
+
+    apply_bot(kube_client, namespace, "refused")
+    cond = stalled(kube_client, namespace, "refused", "PodRefused")
+    assert "the apiserver refused the bot pod" in cond["message"] and "1-not-a-name" in cond["message"], cond
+    body = get_bot(kube_client, namespace, "refused")
+    assert body is not None and body["status"]["phase"] == "Error"

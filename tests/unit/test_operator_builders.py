@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,8 @@ import pytest
 
 from bot_operator.builders.conditions import set_condition
 from bot_operator.builders.lifecycle import Observation, PodView, backoff_delay, decide, format_time
-from bot_operator.builders.names import bot_labels, child_name, pod_name
-from bot_operator.builders.pod import build_pod, spec_hash
+from bot_operator.builders.names import bot_labels, child_name, pod_name, service_account_name
+from bot_operator.builders.pod import build_pod, image_refusal, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import DesiredBot, plan_sync, spec_digest
@@ -297,3 +298,53 @@ def test_a_failing_flatten_is_a_condition_and_one_event_per_distinct_error() -> 
     assert not [e for e in again.events if e[1] == "FlattenFailed"]  # the same error, retried
     flat = decide(observe(**live, runtime={"generation": 3}, previous=again.status))
     assert cond(flat.status, "Flattening")["status"] == "False"
+
+
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a" * 63, "a" * 64, "b" * 253, "x" * 61 + ".y", "x" * 62 + "-a" * 20, "a." * 40 + "b", "team.bot-" + "7" * 60],
+)
+def test_every_name_and_label_built_from_a_bot_name_is_valid(name: str) -> None:
+    labels = bot_labels(name, 7, "database", 3)
+    assert all(len(v) <= 63 and LABEL_VALUE.fullmatch(v) for v in labels.values()), labels
+    for child in (pod_name(name), service_account_name(name)):
+        assert len(child) <= 63 and SUBDOMAIN.fullmatch(child), child
+
+
+def test_a_memory_limit_is_always_set_and_the_state_volume_is_bounded() -> None:
+    def pod_resources(resources: dict[str, Any]) -> dict[str, Any]:
+        spec = TradingBotSpec.model_validate({**FAST_SPEC, "runtime": {"resources": resources}})
+        pod = build_pod(BOT, spec, SETTINGS, LABELS)
+        return dict(pod["spec"]["containers"][0]["resources"])
+
+    assert pod_resources({"requests": {"cpu": "200m"}})["limits"] == {"memory": SETTINGS.runtime_memory_limit}
+    assert pod_resources({})["limits"] == {"memory": SETTINGS.runtime_memory_limit}
+    assert pod_resources({"requests": {"memory": "2Gi"}})["limits"] == {"memory": "2Gi"}  # never below the request
+    assert pod_resources({"limits": {"memory": "300Mi", "cpu": 1}})["limits"] == {"memory": "300Mi", "cpu": 1}
+    volumes = {v["name"]: v for v in build_pod(BOT, SPEC, SETTINGS, LABELS)["spec"]["volumes"]}
+    assert volumes["state"]["emptyDir"]["sizeLimit"] == "256Mi"
+
+
+def test_images_come_from_the_allow_list() -> None:
+    def refusal(image: str, allowed: str = "") -> str | None:
+        settings = OperatorSettings(
+            database_url="postgresql://x@db/bots",
+            runtime_image="registry.example/bots/runtime:1.2",
+            allowed_images=allowed,
+        )
+        spec = TradingBotSpec.model_validate({**FAST_SPEC, "runtime": {"image": image}})
+        return image_refusal(spec, settings)
+
+    assert image_refusal(SPEC, SETTINGS) is None  # no image of its own: the operator's
+    assert refusal("registry.example/bots/runtime:1.3") is None
+    assert refusal("registry.example/bots/runtime@sha256:" + "a" * 64) is None
+    refused = refusal("registry.example/bots/runtime-evil:1")
+    assert refused is not None and "spec.runtime.image" in refused and "'registry.example/bots/runtime:'" in refused
+    assert refusal("docker.io/miner:latest") is not None
+    assert refusal("registry.example/team/custom:2", "registry.example/team/, ghcr.io/acme/") is None
+    assert refusal("ghcr.io/acme/bot:1", "registry.example/team/, ghcr.io/acme/") is None
+    assert refusal("registry.example/bots/runtime:1.2", "ghcr.io/acme/") is not None
