@@ -37,6 +37,7 @@ class Cluster:
         self.component = component
         self.core = client.CoreV1Api(api)
         self.rbac = client.RbacAuthorizationV1Api(api)
+        self.network = client.NetworkingV1Api(api)
         self.objects = client.CustomObjectsApi(api)
         self._writes = writes
 
@@ -163,7 +164,9 @@ class Cluster:
                 if err.status != 409:
                     raise
             return True
-        owned = [k for k in ("rules", "roleRef", "subjects", "automountServiceAccountToken") if k in obj]
+        owned: list[str] = [k for k in ("rules", "roleRef", "subjects", "automountServiceAccountToken") if k in obj]
+        if kind == "NetworkPolicy":
+            owned = ["spec"]
         if kind == "Secret":
             wanted = {k: _b64(v) for k, v in obj["stringData"].items()}
             drifted = current.get("data") != wanted
@@ -189,6 +192,12 @@ class Cluster:
                 self.rbac.read_namespaced_role_binding,
                 self.rbac.create_namespaced_role_binding,
                 self.rbac.replace_namespaced_role_binding,
+            )
+        if kind == "NetworkPolicy":
+            return (
+                self.network.read_namespaced_network_policy,
+                self.network.create_namespaced_network_policy,
+                self.network.replace_namespaced_network_policy,
             )
         if kind == "Secret":
             return (

@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from bot_operator.alerts import OwnerAlerts
 from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide
 from bot_operator.builders.names import bot_labels, pod_name
+from bot_operator.builders.network import build_network_policy
 from bot_operator.builders.pod import build_pod, build_runtime_db_secret, image_refusal, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.kube import Cluster, api_message
@@ -64,6 +65,7 @@ class Reconciler:
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._secrets_ensured: set[str] = set()
+        self._policies_ensured: set[tuple[str, str, str | None]] = set()
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
         self._namespace_users: dict[str, tuple[float, int | None]] = {}
@@ -155,6 +157,7 @@ class Reconciler:
                 build_role_binding(bot, wanted_labels),
             ):
                 self.cluster.ensure(obj)
+            self._ensure_network_policy(bot, wanted_labels)
             self._ensure_runtime_secret(namespace)
 
         pod = self.cluster.get_pod(namespace, pod_name(name))
@@ -292,6 +295,14 @@ class Reconciler:
             self._fingerprint_key, spec.market.exchange, base64.b64decode(data[ref.api_key_key]).decode()
         )
         return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
+
+    def _ensure_network_policy(self, bot: TradingBot, labels: dict[str, str]) -> None:
+        """Once per bot and operator process (a policy changes only with the operator's settings)."""
+        key = (bot.namespace, bot.name, bot.metadata.uid)
+        if not self.settings.bot_network_policy or key in self._policies_ensured:
+            return
+        self.cluster.ensure(build_network_policy(bot, labels, self.settings))
+        self._policies_ensured.add(key)
 
     def _ensure_runtime_secret(self, namespace: str) -> None:
         if namespace in self._secrets_ensured:

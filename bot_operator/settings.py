@@ -37,6 +37,13 @@ class OperatorSettings(BaseSettings):
     # bot pods
     runtime_image: str = Field(default=DEFAULT_IMAGE, description="bot runtime image")
     runtime_image_pull_policy: str = Field(default="IfNotPresent")
+    bot_network_policy: bool = Field(default=True, description="a NetworkPolicy per bot (see bot_egress_ports)")
+    bot_egress_ports: str = Field(
+        default="443,5432,6443",
+        description="comma-separated TCP ports bot pods may reach besides DNS: the venues (443), PostgreSQL, "
+        "the API server",
+    )
+    metrics_namespace: str = Field(default="monitoring", description="the namespace allowed to scrape bot metrics")
     allowed_images: str = Field(
         default="",
         description="comma-separated image prefixes a spec's runtime.image may start with (e.g. "
@@ -74,6 +81,9 @@ class OperatorSettings(BaseSettings):
 
     def lease_namespace(self) -> str:
         return self.leader_lease_namespace or self.namespace or self.bots_namespace
+
+    def bot_egress_port_list(self) -> list[int]:
+        return [int(p) for p in self.bot_egress_ports.split(",") if p.strip()]
 
     def image_prefixes(self) -> list[str]:
         """What a spec's runtime.image must start with: the configured prefixes, else the runtime image's

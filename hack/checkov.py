@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != REPO / "hack")]
 
 from bot_operator.builders.names import bot_labels  # noqa: E402
+from bot_operator.builders.network import build_network_policy  # noqa: E402
 from bot_operator.builders.pod import build_pod, build_runtime_db_secret  # noqa: E402
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account  # noqa: E402
 from bot_operator.settings import DEFAULT_IMAGE, OperatorSettings  # noqa: E402
@@ -107,6 +108,7 @@ def operator_objects(example: Path) -> list[dict[str, Any]]:
         build_role_binding(bot, labels),
         build_runtime_db_secret(SETTINGS.runtime_database_secret, bot.namespace, SETTINGS.database_url),
         build_pod(bot, spec, SETTINGS, labels),
+        build_network_policy(bot, labels, SETTINGS),
     ]
 
 

@@ -183,3 +183,22 @@ def test_an_image_outside_the_allow_list_and_a_pod_the_apiserver_refuses_are_sta
     assert "the apiserver refused the bot pod" in cond["message"] and "1-not-a-name" in cond["message"], cond
     body = get_bot(kube_client, namespace, "refused")
     assert body is not None and body["status"]["phase"] == "Error"
+
+
+def test_each_bot_pod_is_fenced_by_its_own_network_policy(
+    start_operator: Callable[..., OperatorProcess],
+    kube_client: client.ApiClient,
+    namespace: str,
+) -> None:
+    start_operator()
+    apply_bot(kube_client, namespace, "fenced")
+    pod = wait_for(lambda: get_pod(kube_client, namespace, pod_name("fenced")), 20, "the bot pod")
+    network = client.NetworkingV1Api(kube_client)
+    policies = wait_for(lambda: network.list_namespaced_network_policy(namespace).items, 20, "the bot's policy")
+    (policy,) = [kube_client.sanitize_for_serialization(p) for p in policies]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items()), (selector, pod["metadata"])
+    bot = get_bot(kube_client, namespace, "fenced")
+    assert bot is not None and policy["metadata"]["ownerReferences"][0]["uid"] == bot["metadata"]["uid"]
+    ingress_from = policy["spec"]["ingress"][0]["from"]
+    assert ingress_from == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]

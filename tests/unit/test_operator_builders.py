@@ -348,3 +348,19 @@ def test_images_come_from_the_allow_list() -> None:
     assert refusal("registry.example/team/custom:2", "registry.example/team/, ghcr.io/acme/") is None
     assert refusal("ghcr.io/acme/bot:1", "registry.example/team/, ghcr.io/acme/") is None
     assert refusal("registry.example/bots/runtime:1.2", "ghcr.io/acme/") is not None
+
+
+def test_each_bot_gets_a_network_policy_that_selects_its_pod() -> None:
+    from bot_operator.builders.network import build_network_policy
+
+    policy = build_network_policy(BOT, LABELS, SETTINGS)
+    pod = build_pod(BOT, SPEC, SETTINGS, LABELS)
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    assert policy["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["spec"]["ingress"]
+    assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert ingress["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    ports = {(p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (5432, "TCP"), (6443, "TCP")}
