@@ -66,6 +66,7 @@ class Reconciler:
         self._locks_guard = threading.Lock()
         self._secrets_ensured: set[str] = set()
         self._policies_ensured: set[tuple[str, str, str | None]] = set()
+        self._status_written: dict[tuple[str, str], float] = {}  # monotonic time of each bot's last status patch
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
         self._namespace_users: dict[str, tuple[float, int | None]] = {}
@@ -78,11 +79,15 @@ class Reconciler:
         """Reconcile the bot as the apiserver holds it now (events carry no trustworthy copy)."""
         return self.reconcile(TradingBot.named(namespace, name), fresh=True)
 
-    def reconcile(self, bot: TradingBot, fresh: bool = False) -> dict[str, Any] | None:
-        """Bring one bot's objects and status in line; returns the status written (or None)."""
+    def reconcile(self, bot: TradingBot, fresh: bool = False, read_at: float | None = None) -> dict[str, Any] | None:
+        """Bring one bot's objects and status in line; returns the status written (or None). `bot` as read at
+        `read_at` (monotonic): if its status was written since, it is read again, so a stale copy (a listing
+        taken before another reconcile) never puts back an older restart count."""
         started = time.monotonic()
+        key = (bot.namespace, bot.name)
         with self._lock(bot.namespace, bot.name):
-            current = self.cluster.get_bot(bot.namespace, bot.name) if fresh else bot
+            stale = read_at is not None and self._status_written.get(key, float("-inf")) >= read_at
+            current = self.cluster.get_bot(bot.namespace, bot.name) if fresh or stale else bot
             if current is None or current.metadata.deletion_timestamp:
                 return None
             try:
@@ -107,6 +112,7 @@ class Reconciler:
         stopped and keeps its runs and trades. Ownership is the row's external_ref, never a label."""
         if self.alerts is not None:
             self.alerts.forget(namespace, name)
+        self._status_written.pop((namespace, name), None)
         row = self.repo.get_bot_by_ref(namespace, name)
         if row is None or row.source != labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES):
             log.info("TradingBot %s/%s deleted: it owns no trading_bots row", namespace, name)
@@ -370,6 +376,7 @@ class Reconciler:
         changed = {k: v for k, v in status.items() if previous.get(k) != v}
         if changed:
             self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
+            self._status_written[(bot.namespace, bot.name)] = time.monotonic()
         for type, reason, message in decision.events:
             self.cluster.event(bot, type, reason, message)
             if bot_id is not None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -176,11 +177,12 @@ class Operator:
         namespace = None if self.settings.all_namespaces else self.settings.namespace
         while not self.stop.wait(self.settings.resync_interval):
             try:
+                listed_at = time.monotonic()
                 bots = [TradingBot.from_resource(b) for b in self.reconciler.cluster.list_bots(namespace)]
                 phases: Counter[str] = Counter()
                 for bot in bots:
                     try:
-                        status = self.reconciler.reconcile(bot)
+                        status = self.reconciler.reconcile(bot, read_at=listed_at)
                         phases[(status or {}).get("phase") or "Unknown"] += 1
                     except Exception:
                         log.exception("reconcile of %s failed", bot.ref)

@@ -66,8 +66,6 @@ class Journal:
         self._spool_count = self._count_spool_lines()
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._spool_lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
         self.database_ok = True
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
@@ -111,7 +109,6 @@ class Journal:
         self._put("event", {"type": type, "message": message, "severity": severity, "details": details})
 
     def _put(self, kind: str, record: dict[str, Any]) -> None:
-        self._idle.clear()
         self._queue.put((kind, record))
 
     # ---------------------------------------------------------------------------------- writer
@@ -187,7 +184,6 @@ class Journal:
             earlier = self.spool_path.read_text() if self.spool_path.exists() else ""
             self.spool_path.write_text("".join(f"{line}\n" for line in lines) + earlier)
             self._spool_count += len(lines)
-        self._idle.clear()
         log.info("%d records an earlier runtime left unsaved go to the database first", len(lines))
 
     def spooled(self) -> int:
@@ -235,16 +231,14 @@ class Journal:
                 kind, record = item
                 if self.spooled() or not self._write(kind, record):
                     self._append_spool(kind, record)
-            if self._queue.empty() and not self.spooled():
-                self._idle.set()
+                self._queue.task_done()  # counted only once written or spooled: flush() waits for that
 
     def flush(self, timeout: float) -> bool:
-        """Wait until everything reached the database (or the spool, if it is still away)."""
+        """Wait until everything reached the database (or the spool, if it is still away). A record the writer
+        has taken from the queue but not yet written still counts (unfinished_tasks), so none is lost at exit."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.empty() and self._idle.is_set():
-                return True
-            if self._queue.empty() and self.spooled():
-                return self._replay_spool()
+            if self._queue.unfinished_tasks == 0:
+                return True if not self.spooled() else self._replay_spool()
             time.sleep(0.05)
         return False

@@ -77,13 +77,13 @@ def mask(service: str, url: str) -> str:
 
 
 def secrets_of(urls: Iterable[str]) -> set[str]:
-    """Every part of the URLs that could be a credential (for redaction): user, password and query values
-    whatever their length, path and host segments of 6 characters or more (shorter ones are words)."""
+    """Every part of the URLs that could be a credential (for redaction): passwords and query values whatever
+    their length, user names, path and host segments of 6 characters or more (shorter ones are words: "bot")."""
     found: set[str] = set()
     for url in urls:
         found.add(url)
         parts = urlsplit(url)
-        found |= {p for p in (parts.username, parts.password) if p}
+        found |= {parts.password} if parts.password else set()
         found |= {
             seg for seg in (parts.netloc + parts.path).replace("@", "/").replace(":", "/").split("/") if len(seg) >= 6
         }

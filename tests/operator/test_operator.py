@@ -461,3 +461,34 @@ def test_two_replicas_one_acts_and_the_other_takes_over(
     b.wait_for_log("became the leader", 30)
     second = insert_row(repository, user_id, "after")
     wait_for(lambda: get_bot(kube_client, namespace, f"after-{second}"), 20, "the new leader syncs")
+
+
+def test_a_listing_older_than_the_last_status_never_puts_back_a_spent_restart(
+    kube_client: client.ApiClient, repository: BotRepository, namespace: str, migrated_database_url: str
+) -> None:
+    """The periodic pass reconciles from a listing; an event-driven reconcile may have written status since.
+    The in-process Reconciler against the real apiserver and database: the listed copy is read again."""
+    import time
+
+    from bot_operator.kube import Cluster
+    from bot_operator.metrics import OperatorMetrics
+    from bot_operator.reconcile import Reconciler
+    from bot_operator.settings import OperatorSettings
+    from bot_runtime.api.models import TradingBot
+    from tests.operator.helpers import apply_bot
+    from tests.support.bots import spec_with
+    from tests.support.kubelet import report_failed
+
+    settings = OperatorSettings(database_url=migrated_database_url, namespace=namespace, bots_namespace=namespace)
+    reconciler = Reconciler(settings, Cluster(kube_client, "reconciler"), repository, OperatorMetrics())
+    apply_bot(kube_client, namespace, "flaky", spec_with(restartPolicy={"maxRestarts": 3, "initialDelaySeconds": 60}))
+    read_at = time.monotonic()
+    listed = TradingBot.from_resource(get_bot(kube_client, namespace, "flaky"))  # what a periodic pass lists
+    reconciler.reconcile_named(namespace, "flaky")  # the pod is created
+    report_failed(kube_client, namespace, pod_name("flaky"), 2, "AuthenticationError: invalid key")
+    reconciler.reconcile_named(namespace, "flaky")  # the failure: restart 1 of 3, in 60 s
+    assert get_bot(kube_client, namespace, "flaky")["status"]["restarts"] == 1
+    reconciler.reconcile(listed, read_at=read_at)  # the older listing comes last
+    status = get_bot(kube_client, namespace, "flaky")["status"]
+    assert status["restarts"] == 1 and status["nextRestartAt"], status
+    assert get_pod(kube_client, namespace, pod_name("flaky")) is None, "no pod before the back-off delay"

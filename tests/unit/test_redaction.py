@@ -13,7 +13,7 @@ from bot_runtime.notifications import secrets_of
 from bot_runtime.redaction import REDACTOR, protect_logs
 
 # a webhook token with characters that are percent-encoded in URLs, a short password, a short query token
-URL = "json://bob:pw9@hooks.example:8443/api/webhooks/123456/tok%2Fen-SECRET%3D?key=k7z"
+URL = "json://bot:pw9@hooks.example:8443/api/webhooks/123456/tok%2Fen-SECRET%3D?key=k7z"
 DECODED_TOKEN = "tok/en-SECRET="
 
 
@@ -39,7 +39,7 @@ def test_every_form_of_every_secret_is_masked_in_every_logger(output: io.StringI
     log = logging.getLogger("bot_runtime.somewhere")
     log.warning("sending to %s", URL)
     log.warning("decoded path /api/webhooks/123456/%s", DECODED_TOKEN)
-    log.warning("user %s with password %s and key %s", "bob", "pw9", "k7z")
+    log.warning("%s with password %s and key %s", "user bot", "pw9", "k7z")
     log.warning("signed with AK-short and s3cr%2Fet%2B%3D%3D")
     try:
         raise RuntimeError(f"POST {URL} failed")
@@ -49,6 +49,7 @@ def test_every_form_of_every_secret_is_masked_in_every_logger(output: io.StringI
     for secret in ("tok%2Fen-SECRET%3D", DECODED_TOKEN, "pw9", "k7z", "AK-short", "s3cr/et+==", "s3cr%2Fet%2B%3D%3D"):
         assert secret not in text, (secret, text)
     assert text.count("***") >= 8
+    assert "user bot with password ***" in text, "a short user name is a word, not a secret"
 
 
 def test_http_libraries_print_no_request_lines(output: io.StringIO) -> None:
