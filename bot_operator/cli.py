@@ -131,13 +131,20 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             else:
                 print(f"removed {fleet.remove_cap(scope, value)} cap(s)")
         else:
-            for halt in fleet.active_halts():
-                print(f"halt {halt.id}: {halt.describe()}" + (" [flatten]" if halt.flatten else ""))
-            for cap in fleet.caps():
-                print(f"cap {cap.scope} {cap.value[:12]}: {cap.max_notional:g} (set by {cap.created_by})")
+            _fleet_list(fleet)
     finally:
         engine.dispose()
     return 0
+
+
+def _fleet_list(fleet: Any) -> None:
+    halts, caps = fleet.active_halts(), fleet.caps()
+    for halt in halts:
+        print(f"halt {halt.id}: {halt.describe()}" + (" [flatten]" if halt.flatten else ""))
+    for cap in caps:
+        print(f"cap {cap.scope} {cap.value[:12]}: {cap.max_notional:g} (set by {cap.created_by})")
+    if not halts and not caps:
+        print("no halts, no caps: every bot trades within its own limits")
 
 
 def _fleet_status(repo: Any, args: argparse.Namespace) -> int:

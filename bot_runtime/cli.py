@@ -45,12 +45,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return StrategyInstance(settings).start()
 
 
+class SpecFileError(ValueError):
+    pass
+
+
+def spec_from_file(path: str) -> dict[str, Any]:
+    """The TradingBot spec in a manifest file, which may hold other documents (a Secret, a second bot...);
+    a file with a bare spec works too."""
+    import yaml
+
+    try:
+        documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecFileError(f"{path}: cannot read it as YAML: {exc}") from exc
+    bots = [d for d in documents if isinstance(d, dict) and d.get("kind") == "TradingBot"]
+    if len(bots) > 1:
+        names = ", ".join(str((b.get("metadata") or {}).get("name")) for b in bots)
+        raise SpecFileError(f"{path}: holds {len(bots)} TradingBots ({names}); put the one to backtest in a file")
+    if bots:
+        return dict(bots[0].get("spec") or {})
+    if len(documents) == 1 and isinstance(documents[0], dict) and "kind" not in documents[0]:
+        return dict(documents[0].get("spec", documents[0]))
+    raise SpecFileError(f"{path}: no TradingBot in it (kinds: {', '.join(str(d.get('kind')) for d in documents)})")
+
+
 def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
     if args.spec:
-        import yaml
-
-        document = yaml.safe_load(Path(args.spec).read_text())
-        spec: dict[str, Any] = document.get("spec", document) if isinstance(document, dict) else {}
+        spec = spec_from_file(args.spec)
     else:
         spec = {
             "strategy": {"type": args.strategy, "params": json.loads(args.params or "{}")},
@@ -74,7 +95,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from bot_runtime.api.validation import validate_spec
     from bot_runtime.backtest import run_backtest
 
-    spec, result = validate_spec(_backtest_spec(args))
+    try:
+        raw = _backtest_spec(args)
+    except SpecFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    spec, result = validate_spec(raw)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if spec is None:

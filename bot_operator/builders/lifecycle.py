@@ -391,7 +391,8 @@ def decide(o: Observation) -> Decision:
         events.append(("Warning", "PositionDrift", str(o.runtime["drift"])))
     if failure := _flatten_failure(o):
         events.append(("Warning", "FlattenFailed", failure))
-    if o.previous.get("phase") != verdict.phase:
+    said = {text for _, _, text in events}
+    if o.previous.get("phase") != verdict.phase and verdict.message not in said:  # one event per transition
         kind = "Warning" if verdict.phase in ("Error", "Degraded") else "Normal"
         events.insert(0, (kind, verdict.phase, verdict.message))
     dead = o.pod.exists and o.pod.phase in ("Failed", "Succeeded")

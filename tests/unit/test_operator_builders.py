@@ -364,3 +364,10 @@ def test_each_bot_gets_a_network_policy_that_selects_its_pod() -> None:
     assert ingress["ports"] == [{"port": 8080, "protocol": "TCP"}]
     ports = {(p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (5432, "TCP"), (6443, "TCP")}
+
+
+def test_a_spec_change_is_one_event() -> None:
+    running = dict(pod=running_pod(spec_hash="old"), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE")
+    decision = decide(observe(**running, previous={"phase": "Running"}))
+    assert decision.action == "delete" and decision.status["phase"] == "Stopping"
+    assert [reason for _, reason, _ in decision.events] == ["Replacing"], decision.events
