@@ -51,6 +51,8 @@ class StrategyInstance:
         """Run the bot until it is stopped; return the process exit code."""
         shutdown = Shutdown()
         outcome = Outcome(EXIT_ERROR, "did not start", "error")
+        # first: a pod deleted while the runtime starts gets a graceful stop (the journal flushed), not death
+        self._install_signal_handlers()
         try:
             outcome = self._start_and_trade(shutdown)
         except RuntimeFailure as failure:
@@ -96,7 +98,6 @@ class StrategyInstance:
             monitor.trading_notice = broker.unresolved
             monitor.drift = status.drift = lambda: broker.drift
         self._serve_health(ctx, monitor, feed, shutdown)
-        self._install_signal_handlers()
         monitor.start()
         shutdown.on_stop("stopping the monitor", lambda outcome: monitor.stop())
         return trade(ctx, cerebro, market, self.control, news)

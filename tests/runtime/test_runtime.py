@@ -205,3 +205,23 @@ def test_database_outage_loses_no_trade(
         assert made and made == recorded
     finally:
         proxy.close()
+
+
+def test_sigterm_while_starting_is_a_graceful_stop_that_loses_no_record(
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
+) -> None:
+    """Kubernetes may delete a pod at any moment, start-up included: the stop is graceful from the first line."""
+    bot = make_bot()
+    runtime = start_runtime(bot)
+    deadline = time.monotonic() + 60
+    while "onStart" not in runtime.log() and time.monotonic() < deadline:  # mid start-up, as soon as it is said
+        time.sleep(0.005)
+    runtime.terminate()
+    assert runtime.proc.returncode == 0, runtime.log()[-2000:]
+    assert "stopping: SIGTERM" in runtime.log()
+    events = [e.type for e in repository.events(bot.bot_id)]
+    assert "started" in events and "stopped" in events, events  # written by the journal before the exit
+    row = repository.get_bot(bot.bot_id)
+    assert row is not None and row.lease_holder is None
