@@ -134,11 +134,10 @@ class Reconciler:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
         try:
-            bot_id, user_id, synced = self._register(namespace, name, source, spec)
+            bot_id, user_id, synced, row = self._register(namespace, name, source, spec)
             if synced[1] in REFUSALS:  # not this bot's to run: said like an invalid spec, with its own reason
                 spec, message = None, synced[2]
             conflict = self._account_conflict(namespace, spec, bot_id)
-            row = self.repo.get_bot(bot_id) if bot_id is not None else None
             database_reachable = True
             if self._database_down:
                 self._database_down, self._database_back_at = False, datetime.now(UTC)
@@ -222,40 +221,35 @@ class Reconciler:
 
     def _register(
         self, namespace: str, name: str, source: str, spec: TradingBotSpec | None
-    ) -> tuple[int | None, int | None, tuple[bool, str, str]]:
-        """The bot's trading_bots row, its user and the Synced condition. A row is found by its external_ref
-        (namespace/name), never by a label a resource author can write; a resource applied by a person or
-        GitOps is registered, under the user its namespace names."""
+    ) -> tuple[int | None, int | None, tuple[bool, str, str], BotRow | None]:
+        """The bot's row id, its user, the Synced condition and its row (None when the row is not this bot's).
+        A row is found by its external_ref (namespace/name), never by a label a resource
+        author can write; a resource applied by a person or GitOps is registered, under its namespace's user."""
         ref = f"{namespace}/{name}"
         row = self.repo.get_bot_by_ref(namespace, name)
         if source == c.SOURCE_DATABASE:
             if row is None or row.source != c.SOURCE_DATABASE:
-                return (
-                    None,
-                    None,
-                    (
-                        False,
-                        "NotOwned",
-                        f"no trading_bots row of source database has external_ref "
-                        f"{ref!r}: database bots are created by the operator's sync, not applied",
-                    ),
+                why = (
+                    f"no trading_bots row of source database has external_ref {ref!r}: database bots are "
+                    "created by the operator's sync, not applied"
                 )
+                return None, None, (False, "NotOwned", why), None
             if not row.enabled:
-                return None, None, (False, "NotOwned", f"trading_bots row {row.id} is disabled")
-            return row.id, row.user_id, (True, "InSync", f"owned by trading_bots row {row.id}")
+                return None, None, (False, "NotOwned", f"trading_bots row {row.id} is disabled"), None
+            return row.id, row.user_id, (True, "InSync", f"owned by trading_bots row {row.id}"), row
         if row is not None and row.source != c.SOURCE_KUBERNETES:
-            return None, None, self._name_taken(ref, row.id, row.source)
+            return None, None, self._name_taken(ref, row.id, row.source), None
         user_id = self._namespace_user(namespace)
         if spec is None:
-            return (row.id if row else None), user_id, (False, "NotRegistered", "the spec is invalid")
-        if row is None or row_differs(row, spec) or row.user_id != user_id:
-            bot_id = self.repo.upsert_kubernetes_bot(namespace, name, spec, user_id)
-            if bot_id is None:  # a database row took the name meanwhile
-                taken = self.repo.get_bot_by_ref(namespace, name)
-                return None, None, self._name_taken(ref, taken.id if taken else None, c.SOURCE_DATABASE)
-        else:
-            bot_id = row.id
-        return bot_id, user_id, (True, "Registered", f"trading_bots row {bot_id} (source kubernetes)")
+            return (row.id if row else None), user_id, (False, "NotRegistered", "the spec is invalid"), row
+        if row is not None and not row_differs(row, spec) and row.user_id == user_id:
+            return row.id, user_id, (True, "Registered", f"trading_bots row {row.id} (source kubernetes)"), row
+        bot_id = self.repo.upsert_kubernetes_bot(namespace, name, spec, user_id)
+        if bot_id is None:  # a database row took the name meanwhile
+            taken = self.repo.get_bot_by_ref(namespace, name)
+            return None, None, self._name_taken(ref, taken.id if taken else None, c.SOURCE_DATABASE), None
+        registered = (True, "Registered", f"trading_bots row {bot_id} (source kubernetes)")
+        return bot_id, user_id, registered, self.repo.get_bot(bot_id)  # as written
 
     @staticmethod
     def _name_taken(ref: str, row_id: int | None, source: str) -> tuple[bool, str, str]:

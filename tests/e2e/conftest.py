@@ -33,6 +33,39 @@ class Fleet:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def start_local_node(plane: ControlPlane, namespace: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """The local node (botops_dev.localnode): runs this namespace's bot pods as processes, state in tmp_path/node."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "botops_dev.localnode",
+            "--kubeconfig",
+            str(plane.kubeconfig_path),
+            "--name",
+            f"node-{namespace}",
+            "--namespace",
+            namespace,
+            "--state-dir",
+            str(tmp_path / "node"),
+        ],
+        stdout=(tmp_path / "localnode.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_")},
+    )
+
+
+def stop_local_node(node: subprocess.Popen[bytes]) -> None:
+    if node.poll() is None:
+        node.send_signal(signal.SIGTERM)
+        try:
+            node.wait(60)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
+
+
 @pytest.fixture
 def start_fleet(
     start_operator: Callable[..., OperatorProcess],
@@ -47,36 +80,11 @@ def start_fleet(
     def start(**operator_env: str) -> Fleet:
         env = {"BOTOPS_RUNTIME_ENV": json.dumps(runtime_env), **operator_env}
         operator = start_operator(extra_env=env)
-        state = tmp_path / "node"
-        node_log = tmp_path / "localnode.log"
-        node = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "botops_dev.localnode",
-                "--kubeconfig",
-                str(control_plane.kubeconfig_path),
-                "--name",
-                f"node-{namespace}",
-                "--namespace",
-                namespace,
-                "--state-dir",
-                str(state),
-            ],
-            stdout=node_log.open("wb"),
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_")},
-        )
+        node = start_local_node(control_plane, namespace, tmp_path)
         nodes.append(node)
+        state, node_log = tmp_path / "node", tmp_path / "localnode.log"
         return Fleet(operator, node, node_log, state, lambda: start_operator(extra_env=env))
 
     yield start
     for node in nodes:
-        if node.poll() is None:
-            node.send_signal(signal.SIGTERM)
-            try:
-                node.wait(60)
-            except subprocess.TimeoutExpired:
-                node.kill()
-                node.wait()
+        stop_local_node(node)

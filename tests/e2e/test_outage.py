@@ -8,10 +8,7 @@ The operator does not show Ready while it cannot know.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from kubernetes import client
 from bot_operator.builders.names import pod_name
 from bot_runtime.db.repository import BotRepository
 from botops_dev.controlplane import ControlPlane
+from tests.e2e.conftest import start_local_node, stop_local_node
 from tests.operator.helpers import apply_bot, condition, get_bot, get_pod
 from tests.support.bots import spec_with
 from tests.support.fake_exchange import FakeExchange
@@ -31,7 +29,6 @@ from tests.support.tcp_proxy import CuttableProxy, pg_target, via_proxy
 
 pytestmark = [pytest.mark.cluster, pytest.mark.db]
 
-REPO = Path(__file__).resolve().parents[2]
 OUTAGE = 90.0
 
 
@@ -44,31 +41,9 @@ def proxy(migrated_database_url: str) -> Iterator[CuttableProxy]:
 
 @pytest.fixture
 def node(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "botops_dev.localnode",
-            "--kubeconfig",
-            str(control_plane.kubeconfig_path),
-            "--name",
-            f"node-{namespace}",
-            "--namespace",
-            namespace,
-            "--state-dir",
-            str(tmp_path / "node"),
-        ],
-        stdout=(tmp_path / "localnode.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-        env={k: v for k, v in os.environ.items() if not k.startswith("BOTOPS_")},
-    )
+    process = start_local_node(control_plane, namespace, tmp_path)
     yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_local_node(process)
 
 
 def test_a_90s_database_outage_leaves_every_bot_running_and_loses_no_trade(
