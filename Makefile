@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # on processes, so three share two cores well; TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 3
 
-.PHONY: help run install assets test unit lint fmt crds bench-runtime bench-operator clean \
+.PHONY: help run install assets test unit lint fmt crds bench-runtime bench-fleet clean \
         kind-up image kind-load deploy e2e-kind kind-down
 
 help:
@@ -55,8 +55,9 @@ crds: $(INSTALLED) ## regenerate crds/ and the chart's copy from the pydantic mo
 bench-runtime: $(INSTALLED) ## runtime memory, idle CPU per minute, backtest bars/s (prints numbers)
 	@assets=$$(hack/test-assets.sh) && KUBEBUILDER_ASSETS="$$assets" $(BIN)/python hack/bench-runtime.py
 
-bench-operator: $(INSTALLED) ## 200 rows -> pods time, API writes per idle poll, operator memory
-	@assets=$$(hack/test-assets.sh) && KUBEBUILDER_ASSETS="$$assets" $(BIN)/python hack/bench-operator.py
+N ?= 1000
+bench-fleet: $(INSTALLED) ## N rows -> pods time, apiserver writes per bot, idle cost, edit latency (N=1000)
+	@assets=$$(hack/test-assets.sh) && KUBEBUILDER_ASSETS="$$assets" N=$(N) $(BIN)/python hack/bench-fleet.py
 
 # ---- the kind path (needs Docker, kind, kubectl and helm; none of it runs in CI here) ----
 KIND_CLUSTER ?= tradingbot

@@ -21,17 +21,14 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs)
 
 
-@kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
-@kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
-@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL)
-def bot_changed(*, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    memo.reconciler.reconcile_named(namespace, name)
-
-
+# Event handlers only: kopf's create/update handlers would write their bookkeeping (diff base, progress) into
+# every bot, three or four PATCHes per bot; our reconcile is level-based and needs none of it.
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-def bot_event(*, type: str, name: str, namespace: str | None, labels: Any, memo: Any, **_: Any) -> None:
+def bot_event(*, type: str | None, name: str, namespace: str | None, body: Any, memo: Any, **_: Any) -> None:
     if type == "DELETED":  # no finalizer: deletion never waits for us; this only marks the row stopped
-        memo.reconciler.forget(namespace, name, dict(labels))
+        memo.reconciler.forget(namespace, name, dict(body.get("metadata", {}).get("labels") or {}))
+    else:  # the initial listing (None), ADDED, MODIFIED
+        memo.reconciler.bot_seen(namespace, name, body)
 
 
 @kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED_BY: c.MANAGER})

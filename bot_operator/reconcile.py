@@ -8,11 +8,12 @@ concurrent callers from racing each other.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,10 +44,42 @@ DB_STATUS_BY_PHASE = {"Error": "error", "Suspended": "stopped"}
 # _register's answers that refuse the bot: it runs nothing and touches no row
 REFUSALS = ("NotOwned", "NameTaken")
 NAMESPACE_USER_TTL = 10.0  # seconds a namespace's user label is trusted before it is read again
+# status.runtime fields that change with every heartbeat and decide nothing (staleness is the row's heartbeat)
+VOLATILE_RUNTIME = frozenset({"lastHeartbeat", "equity", "cash", "pnl", "unsaved"})
 
 
 def row_differs(row: BotRow, spec: TradingBotSpec) -> bool:
     return any(getattr(row, column) != value for column, value in spec_to_row(spec).items())
+
+
+def input_digest(body: Any) -> int:
+    """What a reconcile decides from in a TradingBot: its spec (by generation), metadata and status.runtime.
+    The operator's own status fields are left out, so its own status patch does not wake a reconcile again."""
+    meta = body.get("metadata") or {}
+    runtime = ((body.get("status") or {}).get("runtime")) or {}
+    return hash(
+        json.dumps(
+            [
+                meta.get("uid"),
+                meta.get("generation"),
+                meta.get("deletionTimestamp"),
+                meta.get("labels"),
+                meta.get("annotations"),
+                {k: v for k, v in runtime.items() if k not in VOLATILE_RUNTIME},
+            ],
+            sort_keys=True,
+            default=str,
+        )
+    )
+
+
+@dataclass
+class PassListing:
+    """What one periodic pass read in three calls (bots, pods, rows) instead of one read each per bot."""
+
+    read_at: float  # monotonic, taken before the listings
+    pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, BotRow] = field(default_factory=dict)  # by external_ref
 
 
 class Reconciler:
@@ -65,11 +98,12 @@ class Reconciler:
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._secrets_ensured: set[str] = set()
-        self._policies_ensured: set[tuple[str, str, str | None]] = set()
+        self._children_checked: dict[tuple[str, str], tuple[tuple[str | None, str], float]] = {}
         self._status_written: dict[tuple[str, str], float] = {}  # monotonic time of each bot's last status patch
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
         self._namespace_users: dict[str, tuple[float, int | None]] = {}
+        self._inputs_seen: dict[tuple[str, str], int] = {}  # input_digest of each bot at its last reconcile
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -79,19 +113,21 @@ class Reconciler:
         """Reconcile the bot as the apiserver holds it now (events carry no trustworthy copy)."""
         return self.reconcile(TradingBot.named(namespace, name), fresh=True)
 
-    def reconcile(self, bot: TradingBot, fresh: bool = False, read_at: float | None = None) -> dict[str, Any] | None:
-        """Bring one bot's objects and status in line; returns the status written (or None). `bot` as read at
-        `read_at` (monotonic): if its status was written since, it is read again, so a stale copy (a listing
-        taken before another reconcile) never puts back an older restart count."""
+    def reconcile(
+        self, bot: TradingBot, fresh: bool = False, listing: PassListing | None = None
+    ) -> dict[str, Any] | None:
+        """Bring one bot's objects and status in line; returns the status written (or None). `bot` and its pod
+        and row as a pass listed them: if its status was written since, they are read again, so a stale copy
+        (a listing taken before another reconcile) never puts back an older restart count."""
         started = time.monotonic()
         key = (bot.namespace, bot.name)
         with self._lock(bot.namespace, bot.name):
-            stale = read_at is not None and self._status_written.get(key, float("-inf")) >= read_at
+            stale = listing is not None and self._status_written.get(key, float("-inf")) >= listing.read_at
             current = self.cluster.get_bot(bot.namespace, bot.name) if fresh or stale else bot
             if current is None or current.metadata.deletion_timestamp:
                 return None
             try:
-                status = self._reconcile(current)
+                status = self._reconcile(current, None if fresh or stale else listing)
                 self.metrics.reconciles.labels(result="ok").inc()
                 return status
             except Exception:
@@ -100,6 +136,14 @@ class Reconciler:
                 raise
             finally:
                 self.metrics.reconcile_seconds.observe(time.monotonic() - started)
+
+    def bot_seen(self, namespace: str, name: str, body: Any) -> None:
+        """A watch event of a TradingBot: reconciled unless only the operator's own status changed."""
+        key, digest = (namespace, name), input_digest(body)
+        if self._inputs_seen.get(key) == digest:
+            return
+        self.reconcile_named(namespace, name)
+        self._inputs_seen[key] = digest
 
     def reconcile_owner_of(self, namespace: str, owner_references: list[dict[str, Any]]) -> None:
         """A bot pod changed (started, failed, deleted): reconcile its TradingBot now."""
@@ -113,6 +157,8 @@ class Reconciler:
         if self.alerts is not None:
             self.alerts.forget(namespace, name)
         self._status_written.pop((namespace, name), None)
+        self._inputs_seen.pop((namespace, name), None)
+        self._children_checked.pop((namespace, name), None)
         row = self.repo.get_bot_by_ref(namespace, name)
         if row is None or row.source != labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES):
             log.info("TradingBot %s/%s deleted: it owns no trading_bots row", namespace, name)
@@ -123,7 +169,7 @@ class Reconciler:
 
     # ----------------------------------------------------------------------------------- steps
 
-    def _reconcile(self, bot: TradingBot) -> dict[str, Any]:
+    def _reconcile(self, bot: TradingBot, listing: PassListing | None) -> dict[str, Any]:
         previous = bot.stored_status()
         namespace, name = bot.namespace, bot.name
         labels = dict(bot.metadata.labels)
@@ -134,7 +180,8 @@ class Reconciler:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
         try:
-            bot_id, user_id, synced, row = self._register(namespace, name, source, spec)
+            listed_row = listing.rows.get(bot.ref) if listing else None
+            bot_id, user_id, synced, row = self._register(namespace, name, source, spec, listed_row)
             if synced[1] in REFUSALS:  # not this bot's to run: said like an invalid spec, with its own reason
                 spec, message = None, synced[2]
             conflict = self._account_conflict(namespace, spec, bot_id)
@@ -156,16 +203,14 @@ class Reconciler:
         if bot_id is not None and labels.get(c.LABEL_BOT_ID) != str(bot_id):
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
         if spec is not None:
-            for obj in (
-                build_service_account(bot, wanted_labels),
-                build_role(bot, wanted_labels),
-                build_role_binding(bot, wanted_labels),
-            ):
-                self.cluster.ensure(obj)
-            self._ensure_network_policy(bot, wanted_labels)
+            self._ensure_children(bot, wanted_labels)
             self._ensure_runtime_secret(namespace)
 
-        pod = self.cluster.get_pod(namespace, pod_name(name))
+        pod = (
+            listing.pods.get((namespace, pod_name(name)))
+            if listing
+            else self.cluster.get_pod(namespace, pod_name(name))
+        )
         interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
         observation = Observation(
             now=datetime.now(UTC),
@@ -220,13 +265,19 @@ class Reconciler:
             self.alerts.send(bot, spec, bot_id, "pod_replaced", "Bot pod replaced", [decision.action_reason])
 
     def _register(
-        self, namespace: str, name: str, source: str, spec: TradingBotSpec | None
+        self,
+        namespace: str,
+        name: str,
+        source: str,
+        spec: TradingBotSpec | None,
+        listed_row: BotRow | None = None,
     ) -> tuple[int | None, int | None, tuple[bool, str, str], BotRow | None]:
         """The bot's row id, its user, the Synced condition and its row (None when the row is not this bot's).
         A row is found by its external_ref (namespace/name), never by a label a resource
-        author can write; a resource applied by a person or GitOps is registered, under its namespace's user."""
+        author can write; a resource applied by a person or GitOps is registered, under its namespace's user.
+        `listed_row`: the row as a pass read it with every other (a bot without one reads again: it may be new)."""
         ref = f"{namespace}/{name}"
-        row = self.repo.get_bot_by_ref(namespace, name)
+        row = listed_row or self.repo.get_bot_by_ref(namespace, name)
         if source == c.SOURCE_DATABASE:
             if row is None or row.source != c.SOURCE_DATABASE:
                 why = (
@@ -296,13 +347,21 @@ class Reconciler:
         )
         return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
 
-    def _ensure_network_policy(self, bot: TradingBot, labels: dict[str, str]) -> None:
-        """Once per bot and operator process (a policy changes only with the operator's settings)."""
-        key = (bot.namespace, bot.name, bot.metadata.uid)
-        if not self.settings.bot_network_policy or key in self._policies_ensured:
+    def _ensure_children(self, bot: TradingBot, labels: dict[str, str]) -> None:
+        """The bot's ServiceAccount, Role, RoleBinding and NetworkPolicy: read and written when the bot or its
+        labels are new to this process, and checked again every children_check_seconds (a GET of each per
+        reconcile would be four reads per bot every pass)."""
+        key, now = (bot.namespace, bot.name), time.monotonic()
+        mark = (bot.metadata.uid, json.dumps(labels, sort_keys=True))
+        checked = self._children_checked.get(key)
+        if checked is not None and checked[0] == mark and now - checked[1] < self.settings.children_check_seconds:
             return
-        self.cluster.ensure(build_network_policy(bot, labels, self.settings))
-        self._policies_ensured.add(key)
+        children = [build_service_account(bot, labels), build_role(bot, labels), build_role_binding(bot, labels)]
+        if self.settings.bot_network_policy:
+            children.append(build_network_policy(bot, labels, self.settings))
+        for obj in children:
+            self.cluster.ensure(obj)
+        self._children_checked[key] = (mark, now)
 
     def _ensure_runtime_secret(self, namespace: str) -> None:
         if namespace in self._secrets_ensured:

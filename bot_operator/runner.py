@@ -22,7 +22,7 @@ from bot_operator.alerts import OwnerAlerts
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.reconcile import Reconciler
+from bot_operator.reconcile import PassListing, Reconciler
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import Syncer
 from bot_runtime.api import constants as c
@@ -30,6 +30,7 @@ from bot_runtime.api.models import TradingBot
 from bot_runtime.db import migrate
 from bot_runtime.db.engine import DB_ERRORS, create_engine
 from bot_runtime.db.repository import BotRepository
+from bot_runtime.db.schema import TradingBot as BotRow
 from bot_runtime.health import HealthServer
 from bot_runtime.resource import api_client
 
@@ -177,28 +178,32 @@ class Operator:
         namespace = None if self.settings.all_namespaces else self.settings.namespace
         while not self.stop.wait(self.settings.resync_interval):
             try:
-                listed_at = time.monotonic()
+                listing = PassListing(time.monotonic())
                 bots = [TradingBot.from_resource(b) for b in self.reconciler.cluster.list_bots(namespace)]
+                listing.pods = self.reconciler.cluster.list_bot_pods(namespace)
+                rows = self.repo.get_bots()  # after the bots: a bot listed has its row listed (rows come first)
+                listing.rows = {row.external_ref: row for row in rows if row.external_ref}
                 phases: Counter[str] = Counter()
                 for bot in bots:
                     try:
-                        status = self.reconciler.reconcile(bot, read_at=listed_at)
+                        status = self.reconciler.reconcile(bot, listing=listing)
                         phases[(status or {}).get("phase") or "Unknown"] += 1
                     except Exception:
                         log.exception("reconcile of %s failed", bot.ref)
                 self.metrics.set_phases(dict(phases))
-                self._mark_vanished(bots, namespace)
+                self._mark_vanished(bots, namespace, rows)
             except DB_ERRORS as exc:  # an outage, already reported per bot: no traceback every pass
                 log.warning("periodic pass: database unreachable (%s); retrying", type(exc).__name__)
             except Exception:
                 log.exception("periodic pass failed; retrying")
 
-    def _mark_vanished(self, bots: list[TradingBot], namespace: str | None) -> None:
+    def _mark_vanished(self, bots: list[TradingBot], namespace: str | None, rows: list[BotRow]) -> None:
         present = {b.ref for b in bots}
         vanished = [
             row.id
-            for row in self.repo.get_bots(source=c.SOURCE_KUBERNETES)
-            if row.external_ref
+            for row in rows
+            if row.source == c.SOURCE_KUBERNETES
+            and row.external_ref
             and row.external_ref not in present
             and row.status != "stopped"
             and (namespace is None or row.external_ref.startswith(f"{namespace}/"))

@@ -23,12 +23,19 @@ class OperatorSettings(BaseSettings):
 
     # sync and reconcile
     poll_interval: float = Field(default=10.0, gt=0, description="seconds between database syncs")
+    sync_workers: int = Field(default=16, ge=1, le=64, description="TradingBot writes the sync sends at once")
     resync_interval: float = Field(default=30.0, gt=0, description="seconds between full reconcile passes")
     stale_heartbeat_seconds: float | None = Field(
         default=None, gt=0, description="heartbeat age that makes a bot Degraded (default: 3 heartbeats + 30 s)"
     )
     replace_stale_after_seconds: float = Field(
         default=300.0, gt=0, description="heartbeat age after which the bot pod is replaced"
+    )
+    children_check_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="seconds between checks that a bot's ServiceAccount, Role, RoleBinding "
+        "and NetworkPolicy are still as built (they are also checked at every operator start)",
     )
     healthy_reset_seconds: float = Field(
         default=600.0, gt=0, description="healthy running time after which the restart count resets"

@@ -1,10 +1,11 @@
 """DB -> cluster: make the database-sourced TradingBots equal to the valid, enabled trading_bots rows.
 
 `plan_sync` is pure (desired rows and existing resources in, creates/updates/deletes/conflicts out);
-the Syncer loads, plans and applies. It polls every --poll-interval seconds and wakes at once on the
-trigger's NOTIFY. An unchanged fleet plans nothing, so it costs no API writes. Each row is loaded and
-applied on its own: a bad row or a refused write marks that row (status error, an event) and the rest
-of the fleet, disables included, still happens.
+the Syncer loads, plans and applies. A full pass runs every --poll-interval seconds; between passes the
+trigger's NOTIFY names the changed row, and only that row is loaded and applied (a burst of changes is one
+full pass). An unchanged fleet plans nothing, so it costs no API writes. Writes go out in parallel, at most
+sync_workers at once. Each row is loaded and applied on its own: a bad row or a refused write marks that
+row (status error, an event) and the rest of the fleet, disables included, still happens.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -40,6 +43,7 @@ log = logging.getLogger("bot_operator.sync")
 ANNOTATION_ROW_HASH = "botops.io/row-hash"
 INVALID_PREFIX = "invalid configuration: "
 CONFLICT_PREFIX = "sync conflict: "  # cleared by the sync itself once the conflict is gone
+INCREMENTAL_LIMIT = 32  # more rows changed at once than this: one full pass is cheaper than a lookup per row
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a DNS-1123 label: also a valid label value
 
 
@@ -148,6 +152,10 @@ class Syncer:
         self.wake = threading.Event()
         self._announced: tuple[Any, ...] | None = None
         self.loaded = 0
+        self._changed: set[int] = set()  # row ids NOTIFY named since the last pass took them
+        self._changed_lock = threading.Lock()
+        self._full_due = True  # a NOTIFY without a row id, or too many ids: the next pass is a full one
+        self._pool = ThreadPoolExecutor(settings.sync_workers, thread_name_prefix="sync-write")
 
     # ------------------------------------------------------------------------------------ load
 
@@ -171,13 +179,7 @@ class Syncer:
                 row.symbol,
                 row.mode,
             )
-            try:
-                bot = self._desired(row, say)
-            except DB_ERRORS:
-                raise
-            except Exception as exc:  # an input no check foresaw: this row is marked, the others go on
-                self._mark(row, f"{INVALID_PREFIX}{type(exc).__name__}: {exc}")
-                continue
+            bot = self._desired(row, say)
             if bot is not None:
                 desired.append(bot)
                 say("Bot %s (%s) loaded", row.id, row.name)
@@ -186,6 +188,16 @@ class Syncer:
         return desired, rows
 
     def _desired(self, row: BotRow, say: Callable[..., None]) -> DesiredBot | None:
+        """The row's bot, or None: an invalid row is marked (and the others go on)."""
+        try:
+            return self._desired_or_raise(row, say)
+        except DB_ERRORS:
+            raise
+        except Exception as exc:  # an input no check foresaw
+            self._mark(row, f"{INVALID_PREFIX}{type(exc).__name__}: {exc}")
+            return None
+
+    def _desired_or_raise(self, row: BotRow, say: Callable[..., None]) -> DesiredBot | None:
         spec, result = validate_row(row)
         for warning in result.warnings:
             say("Bot %s (%s) warning: %s", row.id, row.name, warning)
@@ -221,47 +233,83 @@ class Syncer:
     # ----------------------------------------------------------------------------------- apply
 
     def sync_once(self, trigger: str = "poll") -> SyncPlan:
+        """A full pass: every row of this sync against every resource it owns."""
         self.metrics.syncs.labels(trigger=trigger).inc()
         desired, rows = self.load()
         everything = self.cluster.list_bots(self.settings.bots_namespace)
         existing = [r for r in everything if self._owns(r)]
         taken = frozenset((r["metadata"]["namespace"], r["metadata"]["name"]) for r in everything if not self._owns(r))
         plan = plan_sync(desired, existing, taken)
+        self._apply(plan, rows)
+        self.loaded = len(desired)
+        self.metrics.sync_loaded.labels(state="loaded").set(len(desired))
+        self.metrics.sync_loaded.labels(state="rows").set(len(rows))
+        return plan
+
+    def sync_rows(self, row_ids: Iterable[int]) -> SyncPlan:
+        """The rows a NOTIFY named, each against the resource that carries its id: a lookup, not a listing."""
+        self.metrics.syncs.labels(trigger="notify").inc()
+        ids = sorted(set(row_ids))
+        rows = self.repo.get_bots_by_ids(ids)
+        mine = [r for r in rows if r.source == c.SOURCE_DATABASE and self._users_row(r)]
+        desired = [bot for row in mine if row.enabled and (bot := self._desired(row, log.debug)) is not None]
+        existing = [
+            resource
+            for row_id in ids
+            for resource in self.cluster.list_bots(
+                self.settings.bots_namespace, f"{c.LABEL_SOURCE}={c.SOURCE_DATABASE},{c.LABEL_BOT_ID}={row_id}"
+            )
+            if self._owns(resource)
+        ]
+        have = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in existing}
+        taken = frozenset(
+            (bot.namespace, bot.name)
+            for bot in desired
+            if (bot.namespace, bot.name) not in have and self.cluster.get_bot(bot.namespace, bot.name) is not None
+        )
+        plan = plan_sync(desired, existing, taken)
+        self._apply(plan, mine)
+        return plan
+
+    def _users_row(self, row: BotRow) -> bool:
+        return self.settings.user_id is None or row.user_id == self.settings.user_id
+
+    def _apply(self, plan: SyncPlan, rows: list[BotRow]) -> None:
         by_id = {r.id: r for r in rows}
-        changed: list[datetime] = []
         for bot in plan.conflict:
             self._conflict(
                 by_id[bot.row_id],
                 f"TradingBot {bot.namespace}/{bot.name} already exists and was not "
                 "created from this row; rename or delete that resource, or clear this row's external_ref",
             )
-        for bot in plan.create:
-            if self._each(by_id[bot.row_id], partial(self._create, bot, by_id[bot.row_id])):
-                changed.append(bot.updated_at)
-        for bot, hand_edit in plan.update:
-            if self._each(by_id[bot.row_id], partial(self._update, bot, hand_edit)) and not hand_edit:
-                changed.append(bot.updated_at)
+        writes: list[tuple[datetime | None, BotRow, Callable[[], None]]] = [
+            (bot.updated_at, by_id[bot.row_id], partial(self._create, bot, by_id[bot.row_id])) for bot in plan.create
+        ]
+        writes += [
+            (None if hand_edit else bot.updated_at, by_id[bot.row_id], partial(self._update, bot, hand_edit))
+            for bot, hand_edit in plan.update
+        ]
+        # in parallel, at most sync_workers at once: one client reaches about half the apiserver's write ceiling
+        done = self._pool.map(lambda w: w[0] if self._each(w[1], w[2]) else None, writes)
+        newest_change = max(filter(None, done), default=None)
         for resource in plan.delete:
-            meta = resource["metadata"]
-            try:
-                self.cluster.delete_bot(meta["namespace"], meta["name"])
-            except ApiException as exc:
-                log.warning(
-                    "TradingBot %s/%s: delete refused (%s); retried at the next sync",
-                    meta["namespace"],
-                    meta["name"],
-                    exc.reason,
-                )
-                continue
-            log.info("deleted TradingBot %s/%s: its row is disabled, invalid or gone", meta["namespace"], meta["name"])
+            self._delete(resource["metadata"])
         self._mark_disabled_stopped(rows)
-        newest_change = max(changed, default=None)
         if newest_change is not None:
             self.metrics.sync_lag.set(max(0.0, (datetime.now(UTC) - newest_change).total_seconds()))
-        self.loaded = len(desired)
-        self.metrics.sync_loaded.labels(state="loaded").set(len(desired))
-        self.metrics.sync_loaded.labels(state="rows").set(len(rows))
-        return plan
+
+    def _delete(self, meta: dict[str, Any]) -> None:
+        try:
+            self.cluster.delete_bot(meta["namespace"], meta["name"])
+        except ApiException as exc:
+            log.warning(
+                "TradingBot %s/%s: delete refused (%s); retried at the next sync",
+                meta["namespace"],
+                meta["name"],
+                exc.reason,
+            )
+            return
+        log.info("deleted TradingBot %s/%s: its row is disabled, invalid or gone", meta["namespace"], meta["name"])
 
     def _owns(self, resource: dict[str, Any]) -> bool:
         """A resource this sync made: a database bot of its user (another user's sync owns the others)."""
@@ -327,22 +375,46 @@ class Syncer:
     def run(self, stop: threading.Event) -> None:
         listener = threading.Thread(target=self._listen, args=(stop,), name="sync-listener", daemon=True)
         listener.start()
-        trigger = "start"
-        first = True
+        trigger, first, next_full = "start", True, 0.0
         while not stop.is_set():
+            changed, full = self._take_changed()
             try:
-                self.sync_once(trigger)
-                if first:
-                    log.info("Trading service running with %d bots", self.loaded)
-                    first = False
+                if full or time.monotonic() >= next_full:
+                    next_full = time.monotonic() + self.settings.poll_interval
+                    self.sync_once(trigger)
+                    if first:
+                        log.info("Trading service running with %d bots", self.loaded)
+                        first = False
+                elif changed:
+                    self.sync_rows(changed)
             except DB_ERRORS as exc:
                 log.warning("database sync: database unreachable (%s); retrying at the next poll", type(exc).__name__)
             except Exception:
                 log.exception("database sync failed; retrying at the next poll")
-            woke = self.wake.wait(self.settings.poll_interval)
+            self.wake.wait(max(0.0, next_full - time.monotonic()))
             self.wake.clear()
-            trigger = "notify" if woke else "poll"
+            trigger = "notify" if self._full_due else "poll"
+        self._pool.shutdown(wait=False, cancel_futures=True)
         log.info("Shutting down the database sync gracefully")
+
+    def notified(self, payload: str) -> None:
+        """A trading_bots NOTIFY: its row id is synced alone, unless a burst makes a full pass cheaper."""
+        try:
+            row_id = int(json.loads(payload)["id"])
+        except (ValueError, KeyError, TypeError):
+            row_id = None
+        with self._changed_lock:
+            if row_id is None or len(self._changed) >= INCREMENTAL_LIMIT:
+                self._full_due = True
+            else:
+                self._changed.add(row_id)
+        self.wake.set()
+
+    def _take_changed(self) -> tuple[set[int], bool]:
+        with self._changed_lock:
+            taken = (self._changed, self._full_due)
+            self._changed, self._full_due = set(), False
+        return taken
 
     def _listen(self, stop: threading.Event) -> None:
         """LISTEN on the trading_bots trigger's channel; any notification wakes the sync at once."""
@@ -353,8 +425,8 @@ class Syncer:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     delay = 1.0
                     while not stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self.wake.set()
+                        for notify in conn.notifies(timeout=1.0, stop_after=1):
+                            self.notified(notify.payload)
             except psycopg.Error as exc:
                 log.warning("LISTEN %s failed (%s); polling only, retrying in %.0f s", NOTIFY_CHANNEL, exc, delay)
                 stop.wait(delay)

@@ -116,6 +116,10 @@ class BotRepository:
         with self.session() as s:
             return list(s.scalars(query))
 
+    def get_bots_by_ids(self, bot_ids: list[int]) -> list[TradingBot]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(TradingBot).where(TradingBot.id.in_(bot_ids)).order_by(TradingBot.id)))
+
     def get_bot(self, bot_id: int) -> TradingBot | None:
         with self.session() as s:
             return s.get(TradingBot, bot_id)

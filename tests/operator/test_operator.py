@@ -472,7 +472,7 @@ def test_a_listing_older_than_the_last_status_never_puts_back_a_spent_restart(
 
     from bot_operator.kube import Cluster
     from bot_operator.metrics import OperatorMetrics
-    from bot_operator.reconcile import Reconciler
+    from bot_operator.reconcile import PassListing, Reconciler
     from bot_operator.settings import OperatorSettings
     from bot_runtime.api.models import TradingBot
     from tests.operator.helpers import apply_bot
@@ -482,13 +482,13 @@ def test_a_listing_older_than_the_last_status_never_puts_back_a_spent_restart(
     settings = OperatorSettings(database_url=migrated_database_url, namespace=namespace, bots_namespace=namespace)
     reconciler = Reconciler(settings, Cluster(kube_client, "reconciler"), repository, OperatorMetrics())
     apply_bot(kube_client, namespace, "flaky", spec_with(restartPolicy={"maxRestarts": 3, "initialDelaySeconds": 60}))
-    read_at = time.monotonic()
-    listed = TradingBot.from_resource(get_bot(kube_client, namespace, "flaky"))  # what a periodic pass lists
+    listing = PassListing(time.monotonic(), pods={}, rows={})  # what a periodic pass lists: no pod yet
+    listed = TradingBot.from_resource(get_bot(kube_client, namespace, "flaky"))
     reconciler.reconcile_named(namespace, "flaky")  # the pod is created
     report_failed(kube_client, namespace, pod_name("flaky"), 2, "AuthenticationError: invalid key")
     reconciler.reconcile_named(namespace, "flaky")  # the failure: restart 1 of 3, in 60 s
     assert get_bot(kube_client, namespace, "flaky")["status"]["restarts"] == 1
-    reconciler.reconcile(listed, read_at=read_at)  # the older listing comes last
+    reconciler.reconcile(listed, listing=listing)  # the older listing comes last
     status = get_bot(kube_client, namespace, "flaky")["status"]
     assert status["restarts"] == 1 and status["nextRestartAt"], status
     assert get_pod(kube_client, namespace, pod_name("flaky")) is None, "no pod before the back-off delay"
