@@ -184,7 +184,8 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         self.positions[data] = bt.Position(size=size, price=price)
         stop = self.adopted_stop
         if stop is not None and size > 0:
-            order = self._stop_order(data, size, float(stop.get("stopLossPrice") or stop.get("triggerPrice") or 0))
+            trigger = float(stop.get("stopLossPrice") or stop.get("triggerPrice") or 0)
+            order = self._stop_order(data, size, trigger, before_first_bar=True)
             tracked = Tracked(
                 order,
                 str(stop.get("clientOrderId")),
@@ -194,7 +195,7 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
                 order.price,
                 exchange_id=str(stop["id"]),
             )
-            order.addinfo(client_order_id=tracked.client_order_id, exchange_order_id=tracked.exchange_id)
+            order.addinfo(client_order_id=tracked.client_order_id, exchange_order_id=tracked.exchange_id, adopted=True)
             order.submit(self)
             order.accept(self)
             self.tracked[tracked.client_order_id] = self.protective = tracked
@@ -342,6 +343,8 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         current = self.protective
         if current is not None and current.order.info.get("bracket_of") is not None:
             return  # a bracket's own stop: placed by the strategy with its position, not the exits' to manage
+        if current is not None and current.order.info.get("adopted") and not stop_price and position > 0:
+            return  # an earlier run's stop (its bracket's, say) keeps protecting the position until an exit lifts it
         if current is None and time.monotonic() < self._protect_retry:
             return  # the last placement was refused (a full stop, a rate limit): not again on every bar
         if current is not None and (not stop_price or position <= 0):
@@ -764,8 +767,12 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         else:
             self.drift = None
 
-    def _stop_order(self, data: Any, size: float, trigger: float) -> Any:
-        order = bt.SellOrder(owner=None, data=data, size=size, price=trigger, exectype=bt.Order.Stop)
+    def _stop_order(self, data: Any, size: float, trigger: float, before_first_bar: bool = False) -> Any:
+        # Backtrader stamps an order with the data's current bar; an order adopted at start-up comes before the
+        # first bar, and `simulated` is its way to build one without reading a bar
+        order = bt.SellOrder(
+            owner=None, data=data, size=size, price=trigger, exectype=bt.Order.Stop, simulated=before_first_bar
+        )
         order.addinfo(protective=True, reason="protective stop")
         order.addcomminfo(self.getcommissioninfo(data))
         return order

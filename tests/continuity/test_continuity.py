@@ -228,7 +228,11 @@ def test_fleet_halt_stops_ten_bots_at_once_flattens_and_resumes(
 ) -> None:
     bots = [make_bot(holder_spec(), name=f"fleet-{i}") for i in range(10)]
     runtimes = [start_runtime(b, label=b.name) for b in bots]
-    wait_for(lambda: all(b.runtime_status().get("feedState") == "LIVE" for b in bots), 120, "ten bots live")
+    try:
+        wait_for(lambda: all(b.runtime_status().get("feedState") == "LIVE" for b in bots), 120, "ten bots live")
+    except AssertionError as exc:
+        late = [(b.name, b.runtime_status(), r.log()[-1500:]) for b, r in zip(bots, runtimes, strict=True)]
+        raise AssertionError(f"{exc}: {[x for x in late if x[1].get('feedState') != 'LIVE']}") from None
     wait_for(lambda: sum(state(repository, b).get("position", 0) > 0 for b in bots) >= 3, 120, "open positions")
 
     def fleet(*args: str) -> str:

@@ -111,6 +111,39 @@ def test_a_bracket_in_live_mode_rests_its_stop_at_the_venue(
     restarted.terminate()
 
 
+def test_a_restart_adopts_the_stop_resting_at_the_venue_and_trades_on(
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
+    binance: ExchangeDouble,
+) -> None:
+    bot = make_bot(live(binance, "Bracketeer", buy_amount=0.5, stop_loss_pct=0.1))
+    runtime = start_runtime(bot, exchange_url=binance.url, extra_env=live_env(bot))
+    wait_for(lambda: [o for o in binance.orders if o.type == "stop_loss" and o.is_open], 60, "a stop at the venue")
+    runtime.proc.kill()  # the stop rests at the venue; the next runtime starts before any bar with it
+    runtime.wait(10)
+    restarted = start_runtime(bot, exchange_url=binance.url, extra_env={**live_env(bot), **RESTART}, label="again")
+    restarted.wait_for_log(r"start reconciliation: position 0\.[1-9]", 60)  # half a coin less the fee in coins
+    status = wait_for(
+        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE" and s,
+        60,
+        "the restarted runtime live",
+    )
+    assert Decimal(str(status.get("position"))).quantize(Decimal("0.00001")) == held(repository, bot) > 0, (
+        restarted.log()[-3000:]
+    )
+    assert restarted.proc.poll() is None, restarted.log()[-3000:]
+    assert len([o for o in binance.orders if o.type == "stop_loss"]) == 1  # adopted, not placed again
+    binance.price_fn = lambda open_ms: 50.0
+    binance.tick()  # the adopted stop fires at the venue; the runtime records it as its own
+    wait_for(
+        lambda: held(repository, bot) == 0,
+        30,
+        f"the adopted stop's fill recorded ({[(o.type, o.status) for o in binance.orders]})",
+    )
+    restarted.terminate()
+
+
 def test_a_brackets_take_profit_lifts_its_stop_at_the_venue_and_sells_once(
     make_bot: Callable[..., Bot],
     start_runtime: Callable[..., RuntimeProcess],

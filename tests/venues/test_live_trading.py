@@ -139,9 +139,12 @@ def test_a_partial_fill_then_a_restart_gives_the_position_the_venue_holds(
     venue_holds = Decimal(str(venue.account().total("BTC"))).quantize(STEP)
     assert Decimal(0) < venue_holds < Decimal("0.4") * (1 - Decimal("0.001"))  # a part of the order, cancelled
     wait_for(lambda: held(repository, bot) == venue_holds, 30, "the bot's fills equal to what the venue holds")
-    status = wait_for(
-        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("position") and s, 60, "the new status"
-    )
+    try:
+        status = wait_for(
+            lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("position") and s, 60, "the status"
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; status {bot.runtime_status()}; runtime log:\n{second.log()[-4000:]}") from None
     assert Decimal(str(status["position"])).quantize(STEP) == venue_holds
     assert len(posts(venue)) == 1  # adopted, not bought again
     second.terminate()
