@@ -35,17 +35,11 @@ def api_message(exc: ApiException) -> str:
 
 
 def retry_delay(exc: ApiException, backoff: float) -> float | None:
-    """How long to wait before repeating a refused write, or None when repeating it cannot help.
-
-    429: the apiserver's max-in-flight limit or API priority and fairness rejected it; it says when to come
-    back (Retry-After). 500 "no API token found for service account": before 1.24 the ServiceAccount admission
-    refuses a pod until the token controller has made the account's token, usually within a second of creating
-    the account; kopf would retry only after 60 s."""
+    """How long to wait before repeating a refused write, or None when repeating it cannot help. 429: the
+    apiserver's max-in-flight limit or API priority and fairness turned it away, and says when to come back."""
     if exc.status == 429:
         header = (exc.headers or {}).get("Retry-After", "")
         return max(float(header), backoff) if header.isdigit() else backoff
-    if exc.status == 500 and "no api token found for service account" in api_message(exc).lower():
-        return backoff
     return None
 
 
@@ -197,15 +191,17 @@ class Cluster:
                 return None
             raise
 
-    def create_pod(self, pod: dict[str, Any]) -> bool:
-        """Create; False when the name is still taken (the previous pod has not gone yet)."""
+    def create_pod(self, pod: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; the pod as created, or None when the name is still taken (the previous pod has not gone yet)."""
         try:
-            self._write("create", self.core.create_namespaced_pod, pod["metadata"]["namespace"], pod)
+            response = self._write(
+                "create", self.core.create_namespaced_pod, pod["metadata"]["namespace"], pod, _preload_content=False
+            )
         except ApiException as exc:
             if exc.status == 409:
-                return False
+                return None
             raise
-        return True
+        return dict(json.loads(response.data))
 
     def delete_pod(self, namespace: str, name: str) -> None:
         try:

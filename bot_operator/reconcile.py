@@ -383,7 +383,7 @@ class Reconciler:
         the bot Stalled with the apiserver's own message instead of failing every reconcile unexplained."""
         decision = decide(observation)
         try:
-            return decision, self._apply(bot, spec, labels, decision, pod_exists, bot_id)
+            pod_exists, created = self._apply(bot, spec, labels, decision, pod_exists, bot_id)
         except ApiException as exc:
             if exc.status not in (400, 422):
                 raise
@@ -393,6 +393,12 @@ class Reconciler:
                 replace(observation, valid=False, validation_message=refused, invalid_reason="PodRefused")
             )
             return decision, pod_exists
+        if created is not None:  # decided again with the new pod: one status patch per creation, not two
+            pod, previous = PodView.of(created, c.ANNOTATION_SPEC_HASH), {**observation.previous, **decision.status}
+            then = decide(replace(observation, pod=pod, previous=previous))
+            events = decision.events + [e for e in then.events if e not in decision.events]
+            decision = replace(then, events=events, action_reason=decision.action_reason)
+        return decision, pod_exists
 
     def _apply(
         self,
@@ -402,20 +408,21 @@ class Reconciler:
         decision: Decision,
         pod_exists: bool,
         bot_id: int | None,
-    ) -> bool:
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Whether the bot has a pod now, and the pod as created (None when none was)."""
         pod = pod_name(bot.name)
         if decision.action == "create" and spec is not None:
             created = self.cluster.create_pod(build_pod(bot, spec, self.settings, labels))
-            if created:
+            if created is not None:
                 log.info("created bot pod %s/%s", bot.namespace, pod)
-            return True
+            return True, created
         if decision.action == "delete":
             log.info("deleting bot pod %s/%s: %s", bot.namespace, pod, decision.action_reason)
             self.cluster.delete_pod(bot.namespace, pod)
             if decision.runtime_dead and bot_id is not None:
                 # the kubelet saw the runtime exit: its lease is free now, not at expiry
                 self.repo.release_lease_of_pod(bot_id, pod)
-        return pod_exists
+        return pod_exists, None
 
     def _report(
         self,
@@ -428,6 +435,7 @@ class Reconciler:
     ) -> None:
         changed = {k: v for k, v in status.items() if previous.get(k) != v}
         if changed:
+            log.debug("TradingBot %s status: %s", bot.ref, changed)
             self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
             self._status_written[(bot.namespace, bot.name)] = time.monotonic()
         for type, reason, message in decision.events:

@@ -43,11 +43,12 @@ N = int(os.environ.get("N") or (sys.argv[1] if len(sys.argv) > 1 else 1000))
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 FLOOR_OPERATOR = textwrap.dedent(
     """
-    import kopf
+    import os, kopf
 
     @kopf.on.create("botops.io", "v1alpha1", "tradingbots")
     def created(name, **_):
-        print("handled", name, flush=True)
+        with open(os.environ["FLOOR_HANDLED"], "a") as out:  # one short appended line: never interleaved
+            out.write(name + "\\n")
     """
 )
 
@@ -95,9 +96,10 @@ def floor(plane: ControlPlane, api: object, tmp: Path) -> tuple[float, Counter[s
     from kubernetes import client
 
     create_namespace(plane, "floor")
-    script, log = tmp / "floor.py", tmp / "floor.log"
+    script, log, handled = tmp / "floor.py", tmp / "floor.log", tmp / "floor.handled"
     script.write_text(FLOOR_OPERATOR)
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig_path)}
+    handled.touch()
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig_path), "FLOOR_HANDLED": str(handled)}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", "floor", str(script)],
@@ -118,7 +120,7 @@ def floor(plane: ControlPlane, api: object, tmp: Path) -> tuple[float, Counter[s
 
             with ThreadPoolExecutor(16) as pool:
                 list(pool.map(create, range(N)))
-            wait_for(lambda: log.read_text().count("handled floor-") >= N, 600, "the floor handler", interval=0.2)
+            wait_for(lambda: len(handled.read_text().split()) >= N, 600, "the floor handler", interval=0.2)
             return time.monotonic() - started, delta(api_writes(plane), before)
         finally:
             proc.terminate()

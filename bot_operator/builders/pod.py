@@ -24,6 +24,21 @@ STATE_SIZE_LIMIT = "256Mi"  # the spool of unsaved records and the last saved st
 RUNTIME_UID = 10001
 
 
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # where the kubernetes client looks
+# The kubelet refreshes the token before it expires; the kubernetes client reads the file again as it ages.
+KUBE_API_ACCESS = {
+    "name": "kube-api-access",
+    "projected": {
+        "defaultMode": 0o644,
+        "sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+        ],
+    },
+}
+
+
 def image_refusal(spec: TradingBotSpec | None, settings: OperatorSettings) -> str | None:
     """Why the spec's image may not run here (None: it may). Who can create a TradingBot must not choose what
     runs with its Secrets."""
@@ -136,7 +151,10 @@ def build_pod(
         },
         "spec": {
             "serviceAccountName": service_account_name(name),
-            "automountServiceAccountToken": True,  # the runtime reads its own TradingBot with this token
+            # The runtime reads its own TradingBot with a projected, expiring token (what 1.21+ mounts by default).
+            # Automounting instead needs the account's legacy token Secret, which before 1.24 the token controller
+            # makes only after the account exists: a pod created right after it was refused (500) until then.
+            "automountServiceAccountToken": False,
             "restartPolicy": "Never",  # the operator restarts with the bot's exponential back-off
             "terminationGracePeriodSeconds": inputs["grace"],
             "enableServiceLinks": False,
@@ -170,12 +188,17 @@ def build_pod(
                         "runAsNonRoot": True,
                         "capabilities": {"drop": ["ALL"]},
                     },
-                    "volumeMounts": [{"name": "state", "mountPath": SPOOL_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+                    "volumeMounts": [
+                        {"name": "state", "mountPath": SPOOL_DIR},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                        {"name": "kube-api-access", "mountPath": SERVICE_ACCOUNT_DIR, "readOnly": True},
+                    ],
                 }
             ],
             "volumes": [
                 {"name": "state", "emptyDir": {"sizeLimit": STATE_SIZE_LIMIT}},
                 {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                KUBE_API_ACCESS,
             ],
         },
     }

@@ -371,3 +371,40 @@ def test_a_spec_change_is_one_event() -> None:
     decision = decide(observe(**running, previous={"phase": "Running"}))
     assert decision.action == "delete" and decision.status["phase"] == "Stopping"
     assert [reason for _, reason, _ in decision.events] == ["Replacing"], decision.events
+
+
+def test_a_bot_pod_reads_the_api_with_a_projected_expiring_token_not_an_automounted_secret() -> None:
+    from bot_operator.builders.pod import SERVICE_ACCOUNT_DIR
+
+    pod = build_pod(BOT, SPEC, SETTINGS, LABELS)["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == SERVICE_ACCOUNT_DIR]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    token, ca, namespace = volume["projected"]["sources"]
+    assert token["serviceAccountToken"]["expirationSeconds"] <= 3607 and token["serviceAccountToken"]["path"] == "token"
+    assert ca["configMap"]["name"] == "kube-root-ca.crt" and ca["configMap"]["items"][0]["path"] == "ca.crt"
+    assert namespace["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert mount["readOnly"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "backoff", "expected"),
+    [
+        (429, {"Retry-After": "3"}, 0.1, 3.0),  # the apiserver says when
+        (429, {"Retry-After": "1"}, 2.0, 2.0),  # never sooner than our own backoff
+        (429, {}, 0.4, 0.4),  # priority and fairness without a hint
+        (500, {}, 0.1, None),  # a fault: the reconcile fails and is retried as a whole
+        (409, {}, 0.1, None),
+        (422, {}, 0.1, None),
+    ],
+)
+def test_only_writes_the_apiserver_turned_away_for_load_are_repeated(
+    status: int, headers: dict[str, str], backoff: float, expected: float | None
+) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from bot_operator.kube import retry_delay
+
+    exc = ApiException(status=status, reason="refused")
+    exc.headers = headers
+    assert retry_delay(exc, backoff) == expected
