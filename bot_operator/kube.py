@@ -212,20 +212,19 @@ class Cluster:
             if exc.status != 404:
                 raise
 
-    def ensure(self, obj: dict[str, Any]) -> bool:
-        """Create the object if missing, or put back the fields we own if they drifted. True if written."""
+    def ensure(self, obj: dict[str, Any], likely_new: bool = False) -> bool:
+        """Create the object if missing, or put back the fields we own if they drifted. True if written.
+        `likely_new`: created first and read only if it exists (a new bot's children: one call, not two)."""
         kind, meta = obj["kind"], obj["metadata"]
         read, create, replace = self._verbs(kind)
+        if likely_new and self._create_if_absent(create, obj):
+            return True
         try:
             current = self.to_dict(read(meta["name"], meta["namespace"]))
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            try:
-                self._write("create", create, meta["namespace"], obj)
-            except ApiException as err:
-                if err.status != 409:
-                    raise
+            self._create_if_absent(create, obj)
             return True
         owned: list[str] = [k for k in ("rules", "roleRef", "subjects", "automountServiceAccountToken") if k in obj]
         if kind == "NetworkPolicy":
@@ -239,6 +238,16 @@ class Cluster:
             body = {**obj, "metadata": {**meta, "resourceVersion": current["metadata"]["resourceVersion"]}}
             self._write("replace", replace, meta["name"], meta["namespace"], body)
         return drifted
+
+    def _create_if_absent(self, create: Callable[..., Any], obj: dict[str, Any]) -> bool:
+        """False when it exists already."""
+        try:
+            self._write("create", create, obj["metadata"]["namespace"], obj)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return False
+        return True
 
     def _verbs(self, kind: str) -> tuple[Any, Any, Any]:
         if kind == "ServiceAccount":

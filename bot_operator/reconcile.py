@@ -97,7 +97,7 @@ class Reconciler:
         self._fingerprint_key: str | None = None
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
-        self._secrets_ensured: set[str] = set()
+        self._namespaces_checked: dict[str, float] = {}  # monotonic time each namespace's shared objects were checked
         self._children_checked: dict[tuple[str, str], tuple[tuple[str | None, str], float]] = {}
         self._status_written: dict[tuple[str, str], float] = {}  # monotonic time of each bot's last status patch
         self._database_down = False  # seen unreachable by the last reconcile
@@ -204,7 +204,7 @@ class Reconciler:
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
         if spec is not None:
             self._ensure_children(bot, wanted_labels)
-            self._ensure_runtime_secret(namespace)
+            self._ensure_namespace_objects(namespace)
 
         pod = (
             listing.pods.get((namespace, pod_name(name)))
@@ -348,27 +348,29 @@ class Reconciler:
         return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
 
     def _ensure_children(self, bot: TradingBot, labels: dict[str, str]) -> None:
-        """The bot's ServiceAccount, Role, RoleBinding and NetworkPolicy: read and written when the bot or its
-        labels are new to this process, and checked again every children_check_seconds (a GET of each per
-        reconcile would be four reads per bot every pass)."""
+        """The bot's ServiceAccount, Role and RoleBinding: read and written when the bot or its labels are new to
+        this process, and checked again every children_check_seconds (a GET of each per reconcile would be three
+        reads per bot every pass)."""
         key, now = (bot.namespace, bot.name), time.monotonic()
         mark = (bot.metadata.uid, json.dumps(labels, sort_keys=True))
         checked = self._children_checked.get(key)
         if checked is not None and checked[0] == mark and now - checked[1] < self.settings.children_check_seconds:
             return
-        children = [build_service_account(bot, labels), build_role(bot, labels), build_role_binding(bot, labels)]
-        if self.settings.bot_network_policy:
-            children.append(build_network_policy(bot, labels, self.settings))
-        for obj in children:
-            self.cluster.ensure(obj)
+        new = "observedGeneration" not in bot.stored_status()  # never reconciled: its children are not there yet
+        for obj in (build_service_account(bot, labels), build_role(bot, labels), build_role_binding(bot, labels)):
+            self.cluster.ensure(obj, likely_new=new)
         self._children_checked[key] = (mark, now)
 
-    def _ensure_runtime_secret(self, namespace: str) -> None:
-        if namespace in self._secrets_ensured:
+    def _ensure_namespace_objects(self, namespace: str) -> None:
+        """What the bots of a namespace share: the runtime's database Secret and the bot pods' NetworkPolicy."""
+        checked, now = self._namespaces_checked.get(namespace), time.monotonic()
+        if checked is not None and now - checked < self.settings.children_check_seconds:
             return
         url = self.settings.runtime_database_url or self.settings.database_url
         self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
-        self._secrets_ensured.add(namespace)
+        if self.settings.bot_network_policy:
+            self.cluster.ensure(build_network_policy(namespace, self.settings))
+        self._namespaces_checked[namespace] = now
 
     def _apply_or_refused(
         self,

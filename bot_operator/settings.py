@@ -44,7 +44,9 @@ class OperatorSettings(BaseSettings):
     # bot pods
     runtime_image: str = Field(default=DEFAULT_IMAGE, description="bot runtime image")
     runtime_image_pull_policy: str = Field(default="IfNotPresent")
-    bot_network_policy: bool = Field(default=True, description="a NetworkPolicy per bot (see bot_egress_ports)")
+    bot_network_policy: bool = Field(
+        default=True, description="a NetworkPolicy for the bot pods of each namespace (see bot_egress_ports)"
+    )
     bot_egress_ports: str = Field(
         default="443,5432,6443",
         description="comma-separated TCP ports bot pods may reach besides DNS: the venues (443), PostgreSQL, "

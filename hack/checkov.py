@@ -108,7 +108,7 @@ def operator_objects(example: Path) -> list[dict[str, Any]]:
         build_role_binding(bot, labels),
         build_runtime_db_secret(SETTINGS.runtime_database_secret, bot.namespace, SETTINGS.database_url),
         build_pod(bot, spec, SETTINGS, labels),
-        build_network_policy(bot, labels, SETTINGS),
+        build_network_policy(bot.namespace, SETTINGS),
     ]
 
 

@@ -392,7 +392,8 @@ def decide(o: Observation) -> Decision:
     if failure := _flatten_failure(o):
         events.append(("Warning", "FlattenFailed", failure))
     said = {text for _, _, text in events}
-    if o.previous.get("phase") != verdict.phase and verdict.message not in said:  # one event per transition
+    new_bot = o.previous.get("phase") is None and verdict.phase == "Starting"  # its status says it: no event
+    if o.previous.get("phase") != verdict.phase and verdict.message not in said and not new_bot:  # one per transition
         kind = "Warning" if verdict.phase in ("Error", "Degraded") else "Normal"
         events.insert(0, (kind, verdict.phase, verdict.message))
     dead = o.pod.exists and o.pod.phase in ("Failed", "Succeeded")

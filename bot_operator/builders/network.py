@@ -1,5 +1,7 @@
-"""A bot's NetworkPolicy: its pod reaches DNS, the venue, PostgreSQL and the API server; only the monitoring
-namespace reaches its metrics. Owned by the TradingBot, so it goes with it.
+"""The NetworkPolicy of the bot pods of a namespace: they reach DNS, the venues, PostgreSQL and the API server;
+only the monitoring namespace reaches their metrics, so no bot reaches another. One per namespace, not per bot:
+every bot gets the same rules, and a fleet of a thousand saves a thousand writes. It stays when the last bot
+goes, like the namespace's runtime Secret.
 
 Venues and managed databases change addresses, so egress is limited by port, not by address (a cluster that
 knows its database's CIDR can narrow it with a policy of its own: NetworkPolicies add up).
@@ -9,31 +11,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot_operator.builders.names import child_name, label_value
-from bot_operator.builders.pod import HEALTH_PORT
-from bot_operator.builders.rbac import owner_reference
+from bot_operator.builders.pod import HEALTH_PORT, RUNTIME_COMPONENT
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
-from bot_runtime.api.models import TradingBot
 
 # set by Kubernetes on every namespace since 1.21; on older clusters label the monitoring namespace yourself
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
-def build_network_policy(bot: TradingBot, labels: dict[str, str], settings: OperatorSettings) -> dict[str, Any]:
+POLICY_NAME = "tradingbot-runtime"
+
+
+def build_network_policy(namespace: str, settings: OperatorSettings) -> dict[str, Any]:
     ports = [{"port": port, "protocol": "TCP"} for port in settings.bot_egress_port_list()]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": child_name(bot.name, "net"),
-            "namespace": bot.namespace,
-            "labels": labels,
-            "ownerReferences": [owner_reference(bot)],
+            "name": POLICY_NAME,
+            "namespace": namespace,
+            "labels": {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_NAME: POLICY_NAME},
         },
         "spec": {
             "podSelector": {
-                "matchLabels": {c.LABEL_BOT: label_value(bot.name), c.LABEL_MANAGED_BY: c.MANAGER},
+                "matchLabels": {c.LABEL_MANAGED_BY: c.MANAGER, "app.kubernetes.io/component": RUNTIME_COMPONENT},
             },
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [

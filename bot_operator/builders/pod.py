@@ -24,6 +24,7 @@ STATE_SIZE_LIMIT = "256Mi"  # the spool of unsaved records and the last saved st
 RUNTIME_UID = 10001
 
 
+RUNTIME_COMPONENT = "runtime"  # app.kubernetes.io/component of every bot pod (the network policy selects it)
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # where the kubernetes client looks
 # The kubelet refreshes the token before it expires; the kubernetes client reads the file again as it ages.
 KUBE_API_ACCESS = {
@@ -142,7 +143,7 @@ def build_pod(
         "metadata": {
             "name": pod_name(name),
             "namespace": bot.namespace,
-            "labels": {**labels, "app.kubernetes.io/component": "runtime"},
+            "labels": {**labels, "app.kubernetes.io/component": RUNTIME_COMPONENT},
             "annotations": {
                 c.ANNOTATION_SPEC_HASH: spec_hash(spec, settings),
                 "botops.io/generation": str(bot.metadata.generation),

@@ -185,7 +185,7 @@ def test_an_image_outside_the_allow_list_and_a_pod_the_apiserver_refuses_are_sta
     assert body is not None and body["status"]["phase"] == "Error"
 
 
-def test_each_bot_pod_is_fenced_by_its_own_network_policy(
+def test_each_bot_pod_is_fenced_by_its_namespaces_network_policy(
     start_operator: Callable[..., OperatorProcess],
     kube_client: client.ApiClient,
     namespace: str,
@@ -194,11 +194,13 @@ def test_each_bot_pod_is_fenced_by_its_own_network_policy(
     apply_bot(kube_client, namespace, "fenced")
     pod = wait_for(lambda: get_pod(kube_client, namespace, pod_name("fenced")), 20, "the bot pod")
     network = client.NetworkingV1Api(kube_client)
-    policies = wait_for(lambda: network.list_namespaced_network_policy(namespace).items, 20, "the bot's policy")
+    policies = wait_for(lambda: network.list_namespaced_network_policy(namespace).items, 20, "the bots' policy")
     (policy,) = [kube_client.sanitize_for_serialization(p) for p in policies]
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items()), (selector, pod["metadata"])
-    bot = get_bot(kube_client, namespace, "fenced")
-    assert bot is not None and policy["metadata"]["ownerReferences"][0]["uid"] == bot["metadata"]["uid"]
+    apply_bot(kube_client, namespace, "second")
+    second = wait_for(lambda: get_pod(kube_client, namespace, pod_name("second")), 20, "the second bot pod")
+    assert all(second["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    assert len(network.list_namespaced_network_policy(namespace).items) == 1  # one for the namespace's bots
     ingress_from = policy["spec"]["ingress"][0]["from"]
     assert ingress_from == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
