@@ -52,6 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "health_port": args.health_port,
             "identity": args.identity,
             "allowed_images": args.allowed_images,
+            "shard_index": args.shard_index,
+            "shard_count": args.shard_count,
         }.items()
         if v is not None
     }
@@ -210,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resync-interval", type=float, help="seconds between full passes (env BOTOPS_RESYNC_INTERVAL)")
     run.add_argument("--health-port", type=int, help="metrics/healthz/readyz port (env BOTOPS_HEALTH_PORT, 8080)")
     run.add_argument("--identity", help="leader election identity (env BOTOPS_IDENTITY, default: hostname)")
+    run.add_argument("--shard-index", type=int, help="this operator's shard, 0-based (env BOTOPS_SHARD_INDEX, 0)")
+    run.add_argument(
+        "--shard-count", type=int, help="operators splitting the fleet, each its own leader (env BOTOPS_SHARD_COUNT, 1)"
+    )
     run.add_argument("--kubeconfig", help="kubeconfig outside a cluster (default: KUBECONFIG or in-cluster)")
     run.set_defaults(func=cmd_run)
 

@@ -88,6 +88,14 @@ class Cluster:
             )
         return list(result.get("items", []))
 
+    def read_bot(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def get_bot(self, namespace: str, name: str) -> TradingBot | None:
         try:
             return TradingBot.from_resource(

@@ -119,6 +119,8 @@ class Reconciler:
         """Bring one bot's objects and status in line; returns the status written (or None). `bot` and its pod
         and row as a pass listed them: if its status was written since, they are read again, so a stale copy
         (a listing taken before another reconcile) never puts back an older restart count."""
+        if not self.settings.owns_bot(bot.namespace, bot.name):
+            return None  # another shard's
         started = time.monotonic()
         key = (bot.namespace, bot.name)
         with self._lock(bot.namespace, bot.name):
@@ -140,7 +142,7 @@ class Reconciler:
     def bot_seen(self, namespace: str, name: str, body: Any) -> None:
         """A watch event of a TradingBot: reconciled unless only the operator's own status changed."""
         key, digest = (namespace, name), input_digest(body)
-        if self._inputs_seen.get(key) == digest:
+        if self._inputs_seen.get(key) == digest or not self.settings.owns_bot(namespace, name):
             return
         self.reconcile_named(namespace, name)
         self._inputs_seen[key] = digest
@@ -154,6 +156,8 @@ class Reconciler:
     def forget(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         """A TradingBot was deleted: its pod goes with it (garbage collector); the row it owned is marked
         stopped and keeps its runs and trades. Ownership is the row's external_ref, never a label."""
+        if not self.settings.owns_bot(namespace, name):
+            return
         if self.alerts is not None:
             self.alerts.forget(namespace, name)
         self._status_written.pop((namespace, name), None)

@@ -35,6 +35,7 @@ from bot_runtime.health import HealthServer
 from bot_runtime.resource import api_client
 
 log = logging.getLogger("bot_operator")
+KOPF_WORKERS = 16  # reconciles at once (kopf's thread pool for our sync handlers)
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -53,7 +54,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.posting.level = logging.WARNING  # our own events say what happened; kopf's would repeat it
     settings.scanning.disabled = True  # no cluster-wide CRD/namespace listing: least privilege
     settings.peering.standalone = True  # exactly-one is our Lease's job
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = KOPF_WORKERS
     return settings
 
 
@@ -62,7 +63,8 @@ class Operator:
         self.settings = settings
         if kubeconfig:
             os.environ["KUBECONFIG"] = kubeconfig  # kopf logs in through the kubernetes client's config
-        self.api = api_client(kubeconfig)
+        # kopf's reconcile workers, the sync's writers and the periodic pass each hold a connection at once
+        self.api = api_client(kubeconfig, connections=settings.sync_workers + KOPF_WORKERS + 4)
         self.metrics = OperatorMetrics()
         engine = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
         self.repo = BotRepository(engine)
@@ -91,7 +93,7 @@ class Operator:
         elector = LeaderElector(
             self.api,
             self.settings.lease_namespace(),
-            self.settings.leader_lease_name,
+            self.settings.leader_lease(),
             self.settings.identity,
             self.settings.leader_lease_seconds,
             self.settings.leader_renew_seconds,
@@ -179,7 +181,8 @@ class Operator:
         while not self.stop.wait(self.settings.resync_interval):
             try:
                 listing = PassListing(time.monotonic())
-                bots = [TradingBot.from_resource(b) for b in self.reconciler.cluster.list_bots(namespace)]
+                listed = [TradingBot.from_resource(b) for b in self.reconciler.cluster.list_bots(namespace)]
+                bots = [b for b in listed if self.settings.owns_bot(b.namespace, b.name)]
                 listing.pods = self.reconciler.cluster.list_bot_pods(namespace)
                 rows = self.repo.get_bots()  # after the bots: a bot listed has its row listed (rows come first)
                 listing.rows = {row.external_ref: row for row in rows if row.external_ref}
@@ -204,6 +207,7 @@ class Operator:
             for row in rows
             if row.source == c.SOURCE_KUBERNETES
             and row.external_ref
+            and self.settings.owns_bot(*row.external_ref.split("/", 1))
             and row.external_ref not in present
             and row.status != "stopped"
             and (namespace is None or row.external_ref.startswith(f"{namespace}/"))

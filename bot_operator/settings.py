@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import zlib
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_IMAGE = "tradingbot-operator:0.1.0"  # what `make image` builds; the chart sets the real one
@@ -74,6 +75,10 @@ class OperatorSettings(BaseSettings):
     # notifications: a Secret (key urls) in the operator's namespace, for operator events of every bot
     notifications_default_secret: str = Field(default="", description="fleet-wide apprise targets")
 
+    # sharding: N operators, each with its own leader, own disjoint parts of the fleet
+    shard_index: int = Field(default=0, ge=0, description="this operator's shard (0 .. shard_count-1)")
+    shard_count: int = Field(default=1, ge=1, le=256, description="how many shards split the fleet")
+
     # operation
     health_port: int = Field(default=8080, ge=0, le=65535)
     identity: str = Field(default_factory=lambda: socket.gethostname(), description="leader election identity")
@@ -82,6 +87,25 @@ class OperatorSettings(BaseSettings):
     leader_lease_namespace: str | None = Field(default=None, description="default: the watched or bots namespace")
     leader_lease_seconds: float = Field(default=15.0, gt=1)
     leader_renew_seconds: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> OperatorSettings:
+        if self.shard_index >= self.shard_count:
+            raise ValueError(f"shard_index {self.shard_index} is not below shard_count {self.shard_count}")
+        return self
+
+    def owns_bot(self, namespace: str, name: str) -> bool:
+        """Whether this shard runs the TradingBot namespace/name: a stable hash of the name, the same in every
+        process and release, so each bot has exactly one shard and shards never ask each other."""
+        return (
+            self.shard_count == 1 or zlib.crc32(f"{namespace}/{name}".encode()) % self.shard_count == self.shard_index
+        )
+
+    def leader_lease(self) -> str:
+        """One Lease per shard: each shard has its own leader, and a failover in one leaves the others alone."""
+        if self.shard_count == 1:
+            return self.leader_lease_name
+        return f"{self.leader_lease_name}-shard-{self.shard_index}-of-{self.shard_count}"
 
     def stale_after(self, heartbeat_interval: float) -> float:
         if self.stale_heartbeat_seconds is not None:

@@ -152,6 +152,7 @@ class Syncer:
         self.wake = threading.Event()
         self._announced: tuple[Any, ...] | None = None
         self.loaded = 0
+        self._names: dict[int, str] = {}  # each row's TradingBot name, as the last full pass saw it
         self._changed: set[int] = set()  # row ids NOTIFY named since the last pass took them
         self._changed_lock = threading.Lock()
         self._full_due = True  # a NOTIFY without a row id, or too many ids: the next pass is a full one
@@ -161,7 +162,9 @@ class Syncer:
 
     def load(self) -> tuple[list[DesiredBot], list[BotRow]]:
         """Valid enabled database rows become desired bots; invalid ones are marked error and skipped."""
-        rows = self.repo.get_bots(source=c.SOURCE_DATABASE, user_id=self.settings.user_id)
+        rows = [
+            r for r in self.repo.get_bots(source=c.SOURCE_DATABASE, user_id=self.settings.user_id) if self._shards(r)
+        ]
         enabled = [r for r in rows if r.enabled]
         fingerprint = tuple((r.id, r.updated_at, r.enabled) for r in rows)
         loud = fingerprint != self._announced
@@ -240,6 +243,11 @@ class Syncer:
         existing = [r for r in everything if self._owns(r)]
         taken = frozenset((r["metadata"]["namespace"], r["metadata"]["name"]) for r in everything if not self._owns(r))
         plan = plan_sync(desired, existing, taken)
+        self._names = {bot.row_id: bot.name for bot in desired} | {
+            int(labels[c.LABEL_BOT_ID]): r["metadata"]["name"]
+            for r in existing
+            if (labels := r["metadata"].get("labels") or {}).get(c.LABEL_BOT_ID, "").isdigit()
+        }
         self._apply(plan, rows)
         self.loaded = len(desired)
         self.metrics.sync_loaded.labels(state="loaded").set(len(desired))
@@ -247,29 +255,31 @@ class Syncer:
         return plan
 
     def sync_rows(self, row_ids: Iterable[int]) -> SyncPlan:
-        """The rows a NOTIFY named, each against the resource that carries its id: a lookup, not a listing."""
+        """The rows a NOTIFY named, each against the resource of its name (as the row names it, or as the last
+        pass saw it for a row now gone): a read of each, not a listing of the fleet."""
         self.metrics.syncs.labels(trigger="notify").inc()
         ids = sorted(set(row_ids))
         rows = self.repo.get_bots_by_ids(ids)
-        mine = [r for r in rows if r.source == c.SOURCE_DATABASE and self._users_row(r)]
+        mine = [r for r in rows if r.source == c.SOURCE_DATABASE and self._users_row(r) and self._shards(r)]
         desired = [bot for row in mine if row.enabled and (bot := self._desired(row, log.debug)) is not None]
-        existing = [
-            resource
-            for row_id in ids
-            for resource in self.cluster.list_bots(
-                self.settings.bots_namespace, f"{c.LABEL_SOURCE}={c.SOURCE_DATABASE},{c.LABEL_BOT_ID}={row_id}"
-            )
-            if self._owns(resource)
-        ]
-        have = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in existing}
-        taken = frozenset(
-            (bot.namespace, bot.name)
-            for bot in desired
-            if (bot.namespace, bot.name) not in have and self.cluster.get_bot(bot.namespace, bot.name) is not None
-        )
+        namespace = self.settings.bots_namespace
+        named = {resource_name(r) for r in mine if external_ref_problem(r, namespace) is None}
+        names = {name for i in ids if (name := self._names.get(i))} | named
+        found = [r for name in names if (r := self.cluster.read_bot(namespace, name))]
+        wanted_ids = {str(i) for i in ids}
+        existing = [r for r in found if self._owns(r) and r["metadata"]["labels"].get(c.LABEL_BOT_ID) in wanted_ids]
+        taken = frozenset((r["metadata"]["namespace"], r["metadata"]["name"]) for r in found if not self._owns(r))
         plan = plan_sync(desired, existing, taken)
+        self._names.update({bot.row_id: bot.name for bot in desired})
         self._apply(plan, mine)
         return plan
+
+    def _shards(self, row: BotRow) -> bool:
+        """The row's bot is this shard's (by the name it has or will have; a row whose external_ref names no bot is
+        still one shard's, which marks it)."""
+        namespace = self.settings.bots_namespace
+        name = resource_name(row) if external_ref_problem(row, namespace) is None else f"row-{row.id}"
+        return self.settings.owns_bot(namespace, name)
 
     def _users_row(self, row: BotRow) -> bool:
         return self.settings.user_id is None or row.user_id == self.settings.user_id
@@ -313,9 +323,11 @@ class Syncer:
 
     def _owns(self, resource: dict[str, Any]) -> bool:
         """A resource this sync made: a database bot of its user (another user's sync owns the others)."""
-        labels = resource["metadata"].get("labels") or {}
+        meta = resource["metadata"]
+        labels = meta.get("labels") or {}
         mine = self.settings.user_id is None or labels.get(c.LABEL_USER_ID) == str(self.settings.user_id)
-        return labels.get(c.LABEL_SOURCE) == c.SOURCE_DATABASE and mine
+        shard = self.settings.owns_bot(meta["namespace"], meta["name"])
+        return labels.get(c.LABEL_SOURCE) == c.SOURCE_DATABASE and mine and shard
 
     def _each(self, row: BotRow, write: Callable[[], None]) -> bool:
         """One row's write; a refusal marks that row and the sync goes on."""

@@ -14,11 +14,16 @@ from bot_runtime.api import constants as c
 log = logging.getLogger(__name__)
 
 
-def api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return config.new_client_from_config(config_file=kubeconfig)
+def api_client(kubeconfig: str | None = None, connections: int | None = None) -> client.ApiClient:
+    """`connections`: kept open to the apiserver, one per thread that calls at once (the default, 5 per CPU,
+    makes a busier caller discard and re-handshake TLS connections)."""
     cfg = client.Configuration()
-    config.load_incluster_config(client_configuration=cfg)
+    if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    else:
+        config.load_incluster_config(client_configuration=cfg)
+    if connections is not None:
+        cfg.connection_pool_maxsize = connections
     return client.ApiClient(cfg)
 
 

@@ -36,6 +36,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
     },
     "pinned-by-digest": {**DB, "image": {"digest": DIGEST}},
+    "sharded": {**DB, "replicas": 2, "operator": {"shards": 3}},
 }
 
 
@@ -66,7 +67,8 @@ def test_chart_lints_strictly_for_old_and_new_clusters(values: dict[str, Any]) -
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
 def test_chart_renders_a_restricted_operator(values: dict[str, Any]) -> None:
     docs = render(values)
-    (deployment,) = by_kind(docs, "Deployment")
+    deployment, *shards = by_kind(docs, "Deployment")  # shards render from the same template
+    assert len(shards) == values.get("operator", {}).get("shards", 1) - 1
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
@@ -172,3 +174,19 @@ def test_bad_values_are_refused_with_the_field(values: dict[str, Any], message: 
     with pytest.raises(helm.HelmError) as caught:
         render(values)
     assert message in str(caught.value)
+
+
+def test_shards_are_one_deployment_each_with_its_own_index_and_pods() -> None:
+    deployments = [d for d in render(VALUE_SETS["sharded"]) if d["kind"] == "Deployment"]
+    assert [d["metadata"]["name"] for d in deployments] == [f"tbo-tradingbot-operator-shard-{i}" for i in range(3)]
+    for index, deployment in enumerate(deployments):
+        env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert (env["BOTOPS_SHARD_INDEX"], env["BOTOPS_SHARD_COUNT"]) == (str(index), "3")
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["botops.io/shard"] == str(index)  # a shard's Deployment never adopts another's pods
+        assert deployment["spec"]["replicas"] == 2  # each shard with its own standby
+    (single,) = [d for d in render(DB) if d["kind"] == "Deployment"]
+    assert "botops.io/shard" not in single["spec"]["selector"]["matchLabels"]
+    assert {e["name"]: e.get("value") for e in single["spec"]["template"]["spec"]["containers"][0]["env"]}[
+        "BOTOPS_SHARD_COUNT"
+    ] == "1"

@@ -12,6 +12,7 @@ import pytest
 from kubernetes import client
 
 from bot_operator.builders.names import pod_name, service_account_name
+from bot_operator.settings import OperatorSettings
 from bot_runtime.db.repository import BotRepository
 from botops_dev.controlplane import ControlPlane, find_assets
 from tests.conftest import install_crds, require_controllers
@@ -95,7 +96,7 @@ def test_a_row_change_between_polls_updates_only_that_bot(
     operator = start_operator(extra_env={"BOTOPS_POLL_INTERVAL": "3600"})  # only NOTIFY can bring the change
     for row_id, name in ((first, "first"), (second, "second")):
         wait_for(lambda n=f"{name}-{row_id}": get_bot(kube_client, namespace, n), 20, f"TradingBot {name}")
-    before = get_bot(kube_client, namespace, f"second-{second}")["metadata"]["resourceVersion"]
+    before = get_bot(kube_client, namespace, f"second-{second}")["metadata"]["generation"]
     sql(repository, "UPDATE trading_bots SET symbol = 'ETH/USDT' WHERE id = :id", id=first)
     wait_for(
         lambda: get_bot(kube_client, namespace, f"first-{first}")["spec"]["market"]["symbol"] == "ETH/USDT",
@@ -103,6 +104,53 @@ def test_a_row_change_between_polls_updates_only_that_bot(
         "the edited row's bot updated",
     )
     assert re.search(rf"updated TradingBot {namespace}/first-{first}", operator.log())
-    assert get_bot(kube_client, namespace, f"second-{second}")["metadata"]["resourceVersion"] == before
+    assert get_bot(kube_client, namespace, f"second-{second}")["metadata"]["generation"] == before
+    assert f"updated TradingBot {namespace}/second-" not in operator.log()
     sql(repository, "DELETE FROM trading_bots WHERE id = :id", id=second)
     wait_for(lambda: get_bot(kube_client, namespace, f"second-{second}") is None, 10, "the deleted row's bot removed")
+
+
+def test_two_shards_split_the_fleet_and_one_shards_failover_leaves_the_other_alone(
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    namespace: str,
+    user_id: int,
+) -> None:
+    settings = [OperatorSettings(database_url="postgresql://x@db/bots", shard_index=i, shard_count=2) for i in (0, 1)]
+
+    def shard_of(name: str) -> int:
+        (shard,) = [i for i, s in enumerate(settings) if s.owns_bot(namespace, name)]
+        return shard
+
+    names = [f"shard-{i}-{insert_row(repository, user_id, f'shard {i}')}" for i in range(40)]
+    assert {shard_of(n) for n in names} == {0, 1}
+
+    def shard(index: int, identity: str) -> OperatorProcess:
+        return start_operator(identity=identity, args=["--shard-index", str(index), "--shard-count", "2"])
+
+    first, standby, other = shard(0, "zero-a"), shard(0, "zero-b"), shard(1, "one")
+    for name in names:
+        wait_for(lambda n=name: get_pod(kube_client, namespace, pod_name(n)), 60, f"the pod of {name}")
+
+    def created(operator: OperatorProcess) -> set[str]:
+        return set(re.findall(rf"created bot pod {namespace}/(\S+)-runtime", operator.log()))
+
+    assert created(first) | created(standby) == {n for n in names if shard_of(n) == 0}
+    assert created(other) == {n for n in names if shard_of(n) == 1}
+    leases = client.CoordinationV1Api(kube_client).list_namespaced_lease(namespace).items
+    assert {(lease.metadata.name, lease.spec.holder_identity) for lease in leases} >= {
+        ("tradingbot-operator-leader-shard-1-of-2", "one")
+    }
+    untouched = {n: get_pod(kube_client, namespace, pod_name(n))["metadata"]["uid"] for n in names if shard_of(n) == 1}
+    leader, waiting = (first, standby) if "became the leader" in first.log() else (standby, first)
+
+    leader.kill()  # shard 0 fails over to its standby
+    waiting.wait_for_log("became the leader", 30)
+    late = [f"shard-{i}-{insert_row(repository, user_id, f'shard {i}')}" for i in range(40, 46)]
+    for name in late:
+        wait_for(lambda n=name: get_pod(kube_client, namespace, pod_name(n)), 30, f"the pod of {name}")
+    assert {n for n in late if shard_of(n) == 0} <= created(waiting)
+    assert {n for n in late if shard_of(n) == 1} <= created(other)
+    assert {n: get_pod(kube_client, namespace, pod_name(n))["metadata"]["uid"] for n in untouched} == untouched
+    assert other.log().count("became the leader") == 1 and "deleting bot pod" not in other.log()
