@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from bot_operator.alerts import OwnerAlerts
-from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide
+from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide, parse_time
 from bot_operator.builders.names import bot_labels, pod_name
 from bot_operator.builders.network import build_network_policy
 from bot_operator.builders.pod import build_pod, build_runtime_db_secret, image_refusal, spec_hash
@@ -44,6 +44,7 @@ DB_STATUS_BY_PHASE = {"Error": "error", "Suspended": "stopped"}
 # _register's answers that refuse the bot: it runs nothing and touches no row
 REFUSALS = ("NotOwned", "NameTaken")
 NAMESPACE_USER_TTL = 10.0  # seconds a namespace's user label is trusted before it is read again
+WAKE_MARGIN = 0.5  # seconds after a restart's time (status times are whole seconds, rounded down)
 # status.runtime fields that change with every heartbeat and decide nothing (staleness is the row's heartbeat)
 VOLATILE_RUNTIME = frozenset({"lastHeartbeat", "equity", "cash", "pnl", "unsaved"})
 
@@ -71,6 +72,36 @@ def input_digest(body: Any) -> int:
             default=str,
         )
     )
+
+
+class WakeUps:
+    """Reconciles due at a time (a restart's back-off), on one thread: at its time, not at the next pass."""
+
+    def __init__(self, call: Any) -> None:
+        self._call, self._due, self._cond = call, dict[tuple[str, str], float](), threading.Condition()
+        threading.Thread(target=self._run, name="wake-ups", daemon=True).start()
+
+    def at(self, key: tuple[str, str], when: datetime | None) -> None:
+        """Reconcile `key` at `when` (replacing an earlier wish); None: no wish."""
+        with self._cond:
+            if when is None:
+                self._due.pop(key, None)
+            else:
+                self._due[key] = time.monotonic() + max(0.0, (when - datetime.now(UTC)).total_seconds()) + WAKE_MARGIN
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                key, due = min(self._due.items(), key=lambda kv: kv[1], default=(None, 0.0))
+                if key is None or due > time.monotonic():
+                    self._cond.wait(None if key is None else due - time.monotonic())
+                    continue
+                del self._due[key]
+            try:
+                self._call(*key)
+            except Exception:
+                log.exception("reconcile of %s/%s at its restart time failed", *key)
 
 
 @dataclass
@@ -104,6 +135,7 @@ class Reconciler:
         self._database_back_at: datetime | None = None
         self._namespace_users: dict[str, tuple[float, int | None]] = {}
         self._inputs_seen: dict[tuple[str, str], int] = {}  # input_digest of each bot at its last reconcile
+        self.wake_ups = WakeUps(self.reconcile_named)
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -162,6 +194,7 @@ class Reconciler:
             self.alerts.forget(namespace, name)
         self._status_written.pop((namespace, name), None)
         self._inputs_seen.pop((namespace, name), None)
+        self.wake_ups.at((namespace, name), None)
         self._children_checked.pop((namespace, name), None)
         row = self.repo.get_bot_by_ref(namespace, name)
         if row is None or row.source != labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES):
@@ -248,6 +281,8 @@ class Reconciler:
             ),
         }
         self._report(bot, bot_id if database_reachable else None, row, previous, status, decision)
+        restart_at = parse_time(status.get("nextRestartAt")) if status.get("phase") == "Pending" else None
+        self.wake_ups.at((namespace, name), restart_at)
         self._tell(bot, spec, bot_id, previous, status, decision)
         return status
 

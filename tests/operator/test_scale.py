@@ -154,3 +154,62 @@ def test_two_shards_split_the_fleet_and_one_shards_failover_leaves_the_other_alo
     assert {n for n in late if shard_of(n) == 1} <= created(other)
     assert {n: get_pod(kube_client, namespace, pod_name(n))["metadata"]["uid"] for n in untouched} == untouched
     assert other.log().count("became the leader") == 1 and "deleting bot pod" not in other.log()
+
+
+def test_a_restart_comes_at_its_back_off_time_not_at_the_next_pass(
+    start_operator: Callable[..., OperatorProcess], kube_client: client.ApiClient, namespace: str
+) -> None:
+    from datetime import datetime
+
+    from tests.support.bots import spec_with
+    from tests.support.kubelet import report_failed
+
+    start_operator(args=["--resync-interval", "600"])  # no periodic pass within this test
+    apply_bot(kube_client, namespace, "prompt", spec_with(restartPolicy={"maxRestarts": 3, "initialDelaySeconds": 3}))
+    first = wait_for(lambda: get_pod(kube_client, namespace, pod_name("prompt")), 20, "the bot pod")
+    report_failed(kube_client, namespace, pod_name("prompt"), 2, "AuthenticationError: invalid key")
+    due = wait_for(
+        lambda: ((get_bot(kube_client, namespace, "prompt") or {}).get("status") or {}).get("nextRestartAt"),
+        20,
+        "the restart scheduled",
+    )
+    second = wait_for(
+        lambda: (
+            (p := get_pod(kube_client, namespace, pod_name("prompt")))
+            and p["metadata"]["uid"] != first["metadata"]["uid"]
+            and p
+        ),
+        15,
+        "the pod again at its restart time",
+    )
+    created = datetime.fromisoformat(second["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    assert created >= datetime.fromisoformat(due.replace("Z", "+00:00")), (created, due)  # not before its time
+
+
+def test_a_halt_the_runtime_reports_reaches_ready_in_seconds_not_at_the_next_pass(
+    start_operator: Callable[..., OperatorProcess], kube_client: client.ApiClient, namespace: str
+) -> None:
+    """The runtime learns of a fleet halt by NOTIFY and patches status.runtime at once (tested with runtimes
+    in tests/continuity); here that patch, as the runtime writes it, must move the bot's Ready at once."""
+    from tests.operator.helpers import condition
+
+    start_operator(args=["--resync-interval", "600"])
+    apply_bot(kube_client, namespace, "halted")
+    wait_for(lambda: get_pod(kube_client, namespace, pod_name("halted")), 20, "the bot pod")
+    client.CustomObjectsApi(kube_client).patch_namespaced_custom_object_status(
+        "botops.io",
+        "v1alpha1",
+        namespace,
+        "tradingbots",
+        "halted",
+        {"status": {"runtime": {"halted": True, "haltReason": "fleet halt: maintenance", "tradingState": "halted"}}},
+    )
+    ready = wait_for(
+        lambda: (
+            "halted" in (condition(get_bot(kube_client, namespace, "halted"), "Ready").get("message") or "")
+            and condition(get_bot(kube_client, namespace, "halted"), "Ready")
+        ),
+        5,
+        "Ready saying the halt",
+    )
+    assert ready["status"] == "False" and "fleet halt: maintenance" in ready["message"]
