@@ -97,14 +97,8 @@ class Cluster:
             raise
 
     def get_bot(self, namespace: str, name: str) -> TradingBot | None:
-        try:
-            return TradingBot.from_resource(
-                self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        body = self.read_bot(namespace, name)
+        return None if body is None else TradingBot.from_resource(body)
 
     def create_bot(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(
@@ -122,17 +116,7 @@ class Cluster:
         ops += [
             {"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v} for k, v in annotations.items()
         ]
-        self._write(
-            "patch",
-            self.objects.patch_namespaced_custom_object,
-            c.GROUP,
-            c.VERSION,
-            namespace,
-            c.PLURAL,
-            name,
-            ops,
-            _content_type=JSON_PATCH,
-        )
+        self._patch_bot(namespace, name, ops, JSON_PATCH)
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         try:
@@ -143,31 +127,19 @@ class Cluster:
             raise
 
     def patch_bot_metadata(self, namespace: str, name: str, labels: dict[str, str]) -> None:
-        self._write(
-            "patch",
-            self.objects.patch_namespaced_custom_object,
-            c.GROUP,
-            c.VERSION,
-            namespace,
-            c.PLURAL,
-            name,
-            {"metadata": {"labels": labels}},
-            _content_type=MERGE_PATCH,
-        )
+        self._patch_bot(namespace, name, {"metadata": {"labels": labels}}, MERGE_PATCH)
 
     def patch_bot_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """A merge patch of operator-owned status fields (status.runtime belongs to the runtime)."""
-        self._write(
-            "patch",
-            self.objects.patch_namespaced_custom_object_status,
-            c.GROUP,
-            c.VERSION,
-            namespace,
-            c.PLURAL,
-            name,
-            {"status": status},
-            _content_type=MERGE_PATCH,
+        self._patch_bot(namespace, name, {"status": status}, MERGE_PATCH, status=True)
+
+    def _patch_bot(self, namespace: str, name: str, body: Any, content_type: str, status: bool = False) -> None:
+        patch = (
+            self.objects.patch_namespaced_custom_object_status
+            if status
+            else self.objects.patch_namespaced_custom_object
         )
+        self._write("patch", patch, c.GROUP, c.VERSION, namespace, c.PLURAL, name, body, _content_type=content_type)
 
     def delete_bot(self, namespace: str, name: str) -> None:
         try:

@@ -78,7 +78,8 @@ class WakeUps:
     """Reconciles due at a time (a restart's back-off), on one thread: at its time, not at the next pass."""
 
     def __init__(self, call: Any) -> None:
-        self._call, self._due, self._cond = call, dict[tuple[str, str], float](), threading.Condition()
+        self._call, self._cond = call, threading.Condition()
+        self._due: dict[tuple[str, str], float] = {}  # monotonic time each bot is due
         threading.Thread(target=self._run, name="wake-ups", daemon=True).start()
 
     def at(self, key: tuple[str, str], when: datetime | None) -> None:

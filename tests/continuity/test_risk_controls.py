@@ -65,6 +65,11 @@ def trades(repository: BotRepository, bot: Bot, side: str | None = None) -> list
     return [t for t in repository.trades(bot.bot_id) if side is None or t.side == side]
 
 
+def resting_stops(venue: ExchangeDouble) -> list[Any]:
+    """The stop orders open at the venue (the double's truth)."""
+    return [o for o in venue.orders if o.type == "stop_loss" and o.is_open]
+
+
 def held(repository: BotRepository, bot: Bot) -> Decimal:
     return sum((Decimal(f.net_amount) for f in repository.fills(bot.bot_id)), Decimal(0))
 
@@ -96,9 +101,7 @@ def test_a_bracket_in_live_mode_rests_its_stop_at_the_venue(
     bot = make_bot(live(binance, "Bracketeer", buy_amount=0.5, stop_loss_pct=0.1))
     runtime = start_runtime(bot, exchange_url=binance.url, extra_env=live_env(bot))
     wait_for(lambda: held(repository, bot) > 0, 60, "the bracket's buy filled")
-    stop = wait_for(
-        lambda: [o for o in binance.orders if o.type == "stop_loss" and o.is_open], 30, "a stop at the venue"
-    )
+    stop = wait_for(lambda: resting_stops(binance), 30, "a stop at the venue")
     assert Decimal(str(stop[0].qty)) == held(repository, bot)  # it protects the whole net position
     runtime.proc.kill()  # the pod dies: the stop still rests at the venue and protects the position
     runtime.wait(10)
@@ -117,9 +120,10 @@ def test_a_restart_adopts_the_stop_resting_at_the_venue_and_trades_on(
     repository: BotRepository,
     binance: ExchangeDouble,
 ) -> None:
+    binance.price_fn = lambda open_ms: 100.0  # flat: neither the stop (90) nor the take-profit fires meanwhile
     bot = make_bot(live(binance, "Bracketeer", buy_amount=0.5, stop_loss_pct=0.1))
     runtime = start_runtime(bot, exchange_url=binance.url, extra_env=live_env(bot))
-    wait_for(lambda: [o for o in binance.orders if o.type == "stop_loss" and o.is_open], 60, "a stop at the venue")
+    wait_for(lambda: resting_stops(binance), 60, "a stop at the venue")
     runtime.proc.kill()  # the stop rests at the venue; the next runtime starts before any bar with it
     runtime.wait(10)
     restarted = start_runtime(bot, exchange_url=binance.url, extra_env={**live_env(bot), **RESTART}, label="again")
@@ -152,7 +156,7 @@ def test_a_brackets_take_profit_lifts_its_stop_at_the_venue_and_sells_once(
 ) -> None:
     bot = make_bot(live(binance, "Bracketeer", buy_amount=0.5, stop_loss_pct=0.1))
     runtime = start_runtime(bot, exchange_url=binance.url, extra_env=live_env(bot))
-    wait_for(lambda: [o for o in binance.orders if o.type == "stop_loss" and o.is_open], 60, "a stop at the venue")
+    wait_for(lambda: resting_stops(binance), 60, "a stop at the venue")
     binance.price_fn = lambda open_ms: 1000.0  # far above the take-profit (1.5 x the entry bar's close)
     wait_for(lambda: held(repository, bot) == 0, 60, "the take-profit's sell recorded")
     runtime.wait_for_log(r"limit bt\S+ reached at", 5)
@@ -176,7 +180,7 @@ def test_a_stop_that_fired_at_the_venue_is_not_sold_again_by_the_bots_own_exit(
     bot = make_bot(live(binance, buy_amount=0.5, stop_loss_pct=0.2))
     env = {**live_env(bot), "BOTOPS_ORDER_POLL_SECONDS": "20"}
     runtime = start_runtime(bot, exchange_url=binance.url, extra_env=env)
-    wait_for(lambda: [o for o in binance.orders if o.type == "stop_loss" and o.is_open], 60, "a stop at the venue")
+    wait_for(lambda: resting_stops(binance), 60, "a stop at the venue")
     binance.price_fn = lambda open_ms: 50.0
     wait_for(lambda: held(repository, bot) == 0, 60, "flat in the bot's fills")
     assert [o.status for o in binance.orders if o.type == "stop_loss"] == ["FILLED"]
