@@ -227,12 +227,14 @@ def make_bot(
     repository: BotRepository,
     namespace: str,
     tmp_path: Path,
-) -> Callable[..., Bot]:
-    """A TradingBot, its row and its RBAC, created the way the operator would."""
+) -> Iterator[Callable[..., Bot]]:
+    """A TradingBot, its row and its RBAC, created the way the operator would (retired at the end)."""
     from tests.support.bots import FAST_SPEC, Bot
 
+    made: list[Bot] = []
+
     def make(spec: dict[str, Any] | None = None, name: str | None = None, user_id: int | None = None) -> Bot:
-        return Bot(
+        bot = Bot(
             control_plane,
             kube_client,
             repository,
@@ -242,8 +244,12 @@ def make_bot(
             tmp_path,
             user_id=user_id,
         )
+        made.append(bot)
+        return bot
 
-    return make
+    yield make
+    for bot in made:
+        bot.retire()
 
 
 @pytest.fixture

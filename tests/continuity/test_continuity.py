@@ -128,7 +128,10 @@ def test_live_fills_while_away_are_recorded_once_then_flatten_and_halt(
     trades = [t for t in repository.trades(bot.bot_id) if t.client_order_id == f"bt{bot.bot_id}-7-1"]
     assert len(trades) == 1 and trades[0].exchange_order_id == str(away.order_id)
 
-    bot.patch_spec({"onStart": "flatten"})
+    # a strategy that cannot enter for 1,000 bars: flat stays flat until the test stops it (HOLDER re-entered at
+    # once after the flatten, once, and left a position and a resting stop for the next runtime)
+    no_entry = {**HOLDER, "entry_logic": {"name": "sma_crossover", "params": {"fast_period": 3, "slow_period": 1000}}}
+    bot.patch_spec({"onStart": "flatten", "strategy": {"type": "CustomStrategy", "params": no_entry}})
     runtime = start_runtime(bot, extra_env={**LIVE, **RESTART}, label="flatten")
     runtime.wait_for_log("onStart flatten: found position 2 ", 60)
     wait_for(lambda: fake_exchange.balances["BTC"] < 1e-6, 60, "the position closed on the exchange")
@@ -270,8 +273,8 @@ def test_fleet_halt_stops_ten_bots_at_once_flattens_and_resumes(
     for runtime in runtimes:
         after = [(t, side) for t, _, side in trade_lines(runtime) if t > committed]
         assert all(side == "sell" for _, side in after), f"{runtime.bot.name} bought after the halt: {after}"
-    halts = FleetControls(repository).active_halts()
-    assert halts[0].created_by == "risk-desk" and halts[0].flatten
+    halts = [h for h in FleetControls(repository).active_halts() if (h.scope, h.value) == ("namespace", namespace)]
+    assert len(halts) == 1 and halts[0].created_by == "risk-desk" and halts[0].flatten
 
     resumed_at = datetime.now()
     fleet("resume", "--by", "risk-desk")

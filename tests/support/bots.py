@@ -115,6 +115,15 @@ class Bot:
     def runtime_status(self) -> dict[str, Any]:
         return dict((self.resource().get("status") or {}).get("runtime") or {})
 
+    def retire(self) -> None:
+        """Free what the bot holds in the shared session database (its account claim, a halt its runtime
+        set), so a test that failed halfway cannot refuse or halt the next test's bots."""
+        from bot_runtime.db.fleet import FleetControls
+
+        fleet = FleetControls(self.repo)
+        fleet.release_account(self.bot_id)
+        fleet.resume("bot", f"{self.namespace}/{self.name}", by="test teardown")
+
     def patch_spec(self, changes: dict[str, Any]) -> None:
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
             c.GROUP, c.VERSION, self.namespace, c.PLURAL, self.name, {"spec": changes}
