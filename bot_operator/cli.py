@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from bot_runtime.redaction import protect_logs
+if TYPE_CHECKING:
+    from bot_runtime.db.fleet import FleetControls
+    from bot_runtime.db.repository import BotRepository
+
+from bot_runtime.logs import LOG_FORMATS, configure_logging
 
 log = logging.getLogger("bot_operator")
 
@@ -79,32 +84,27 @@ def _scope(args: argparse.Namespace) -> tuple[str, str]:
     return "bot", args.bot
 
 
-def cmd_fleet(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _fleet(args: argparse.Namespace) -> Iterator[tuple[BotRepository, FleetControls]]:
     from bot_runtime.db.engine import create_engine
     from bot_runtime.db.fleet import FleetControls
     from bot_runtime.db.repository import BotRepository
 
     engine = create_engine(_database_url(args))
-    fleet, repo = FleetControls(BotRepository(engine)), BotRepository(engine)
     try:
+        repo = BotRepository(engine)
+        yield repo, FleetControls(repo)
+    finally:
+        engine.dispose()
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from bot_operator import fleet_view
+
+    with _fleet(args) as (repo, fleet):
         if args.fleet_command == "halt":
-            scope, value = _scope(args)
-            mode = "halted" if args.full_stop else "reducing"
-            halt_id = fleet.halt(scope, value, args.reason, args.by, flatten=args.flatten, mode=mode)
-            effect = (
-                "no order is sent from now on (a full stop: stop-losses too)"
-                if args.full_stop
-                else "no order adds exposure from now on (exits and stop-losses still go)"
-            )
-            closing = "; positions are being closed now: `bot-operator fleet status` shows the progress"
-            print(
-                f"halt {halt_id} committed ({scope} {value or ''}".rstrip()
-                + f"): {effect}"
-                + (closing if args.flatten else "")
-            )
-        elif args.fleet_command == "status":
-            return _fleet_status(repo, args)
-        elif args.fleet_command == "resume":
+            return _halt(fleet, args)
+        if args.fleet_command == "resume":
             scope, value = _scope(args)
             count = fleet.resume(scope, value, args.by)
             print(
@@ -113,74 +113,93 @@ def cmd_fleet(args: argparse.Namespace) -> int:
                 else f"no active halt of {scope} {value}".rstrip()
             )
             return 0 if count else 1
-        elif args.fleet_command in ("cap", "uncap"):
-            if args.user_id is not None:
-                scope, value = "user", str(args.user_id)
-            else:
-                namespace, _, name = args.account_of.partition("/")
-                row = repo.get_bot_by_ref(namespace, name)
-                if row is None or not row.account_fingerprint:
-                    print(
-                        f"bot-operator: {args.account_of} has no known exchange account (a live bot, once it "
-                        "has been reconciled)",
-                        file=sys.stderr,
-                    )
-                    return 2
-                scope, value = "account", row.account_fingerprint
-            if args.fleet_command == "cap":
-                fleet.set_cap(scope, value, args.max_notional, args.by)
-                print(f"cap of {scope} {value[:12]}: total notional at most {args.max_notional:g}")
-            else:
-                print(f"removed {fleet.remove_cap(scope, value)} cap(s)")
+        if args.fleet_command in ("cap", "uncap"):
+            return _cap(repo, fleet, args)
+        records: Any
+        if args.fleet_command == "status":
+            records = fleet_view.positions(repo, args.namespace, args.user_id)
+            text = fleet_view.table(records, fleet_view.STATUS_COLUMNS, "no bots")
         else:
-            _fleet_list(fleet)
-    finally:
-        engine.dispose()
+            records, text = fleet_view.fleet_controls(fleet), fleet_view.controls_text(fleet)
+    print(fleet_view.dump(records) if args.output == "json" else text)
     return 0
 
 
-def _fleet_list(fleet: Any) -> None:
-    halts, caps = fleet.active_halts(), fleet.caps()
-    for halt in halts:
-        print(f"halt {halt.id}: {halt.describe()}" + (" [flatten]" if halt.flatten else ""))
-    for cap in caps:
-        print(f"cap {cap.scope} {cap.value[:12]}: {cap.max_notional:g} (set by {cap.created_by})")
-    if not halts and not caps:
-        print("no halts, no caps: every bot trades within its own limits")
+def _halt(fleet: FleetControls, args: argparse.Namespace) -> int:
+    scope, value = _scope(args)
+    mode = "halted" if args.full_stop else "reducing"
+    halt_id = fleet.halt(scope, value, args.reason, args.by, flatten=args.flatten, mode=mode)
+    effect = (
+        "no order is sent from now on (a full stop: stop-losses too)"
+        if args.full_stop
+        else "no order adds exposure from now on (exits and stop-losses still go)"
+    )
+    closing = "; positions are being closed now: `bot-operator fleet status` shows the progress"
+    print(
+        f"halt {halt_id} committed ({scope} {value or ''}".rstrip() + f"): {effect}" + (closing if args.flatten else "")
+    )
+    return 0
 
 
-def _fleet_status(repo: Any, args: argparse.Namespace) -> int:
-    rows = [
-        r
-        for r in repo.get_bots(user_id=args.user_id)
-        if r.enabled and (not args.namespace or (r.external_ref or "").startswith(f"{args.namespace}/"))
-    ]
-    bots = [
-        {
-            "bot": r.external_ref or f"row {r.id} ({r.name})",
-            "mode": r.mode,
-            "status": r.status,
-            "tradingState": r.trading_state,
-            "position": r.position,
-            "exposure": r.exposure,
-            "lastFlattenAttempt": r.flatten_attempt_at.isoformat() if r.flatten_attempt_at else None,
-            "flattenError": r.flatten_error,
-        }
-        for r in rows
-    ]
-    if args.output == "json":
-        print(json.dumps(bots, indent=2))
-        return 0
-    if not bots:
-        print("no bots")
-        return 0
-    print(f"{'BOT':40} {'MODE':5} {'STATUS':9} {'TRADING':9} {'POSITION':>14} {'EXPOSURE':>12}  FLATTEN")
-    for b in bots:
-        flatten = f"{b['lastFlattenAttempt']}: {b['flattenError']}" if b["flattenError"] else ""
-        position = f"{b['position']:.8g}" if b["position"] is not None else "-"
-        exposure = f"{b['exposure']:.2f}" if b["exposure"] is not None else "-"
-        trading = b["tradingState"] or "-"
-        print(f"{b['bot']:40} {b['mode']:5} {b['status']:9} {trading:9} {position:>14} {exposure:>12}  {flatten}")
+def _cap(repo: BotRepository, fleet: FleetControls, args: argparse.Namespace) -> int:
+    if args.user_id is not None:
+        scope, value = "user", str(args.user_id)
+    else:
+        namespace, _, name = args.account_of.partition("/")
+        row = repo.get_bot_by_ref(namespace, name)
+        if row is None or not row.account_fingerprint:
+            print(
+                f"bot-operator: {args.account_of} has no known exchange account (a live bot, once it has been "
+                "reconciled)",
+                file=sys.stderr,
+            )
+            return 2
+        scope, value = "account", row.account_fingerprint
+    if args.fleet_command == "cap":
+        fleet.set_cap(scope, value, args.max_notional, args.by)
+        print(f"cap of {scope} {value[:12]}: total notional at most {args.max_notional:g}")
+    else:
+        print(f"removed {fleet.remove_cap(scope, value)} cap(s)")
+    return 0
+
+
+def cmd_bots(args: argparse.Namespace) -> int:
+    from bot_operator import fleet_view
+
+    with _fleet(args) as (repo, fleet):
+        records = fleet_view.bots(repo, fleet, args.namespace, args.user_id)
+    print(
+        fleet_view.dump(records)
+        if args.output == "json"
+        else fleet_view.table(records, fleet_view.BOT_COLUMNS, "no bots in the trading_bots table")
+    )
+    return 0
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from bot_runtime.api.rows import row_to_spec
+
+    namespace, _, name = args.bot.partition("/")
+    with _fleet(args) as (repo, fleet):
+        row = repo.get_bot_by_ref(namespace, name)
+        if row is None:
+            print(f"bot-operator: no trading_bots row has external_ref {args.bot!r} (NAMESPACE/NAME)", file=sys.stderr)
+            return 2
+        spec, result = row_to_spec(row)
+        if spec is None or spec.mode != "paper":
+            why = "its row is invalid: " + "; ".join(result.errors) if spec is None else "it trades live"
+            print(f"bot-operator: {args.bot} has no paper account to reset: {why}", file=sys.stderr)
+            return 2
+        holder = fleet.reset_paper_state(row.id, args.by)
+    if holder is not None:
+        print(
+            f"bot-operator: {args.bot} is running (its lease is held by {holder}); nothing was changed. Suspend it "
+            f"first: kubectl -n {namespace} patch tradingbot {name} --type merge -p "
+            + """'{"spec":{"suspended":true}}', run this again, then set suspended back to false""",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{args.bot}: saved paper account forgotten; the next start begins from spec.broker.cash, no position")
     return 0
 
 
@@ -193,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"),
         help="DEBUG, INFO, WARNING or ERROR (env BOTOPS_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("BOTOPS_LOG_FORMAT", "text"),
+        help="text, or json: one object per line for log pipelines (env BOTOPS_LOG_FORMAT)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -262,14 +287,31 @@ def build_parser() -> argparse.ArgumentParser:
     uncap_target = uncap.add_mutually_exclusive_group(required=True)
     uncap_target.add_argument("--user-id", type=int)
     uncap_target.add_argument("--account-of")
-    fleet_commands.add_parser("list", parents=[database], help="active halts and caps")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--output", choices=("table", "json"), default="table", help="json: for scripts")
+    fleet_commands.add_parser("list", parents=[database, output], help="active halts and caps")
     status = fleet_commands.add_parser(
-        "status", parents=[database], help="per bot: trading state, position, exposure, flatten progress"
+        "status", parents=[database, output], help="per bot: trading state, position, exposure, flatten progress"
     )
     status.add_argument("--namespace", help="only the bots of this namespace")
     status.add_argument("--user-id", type=int, help="only the bots of this user")
-    status.add_argument("--output", choices=("table", "json"), default="table")
     fleet.set_defaults(func=cmd_fleet)
+
+    listing = commands.add_parser(
+        "bots", parents=[database, output], help="the fleet from the database: state, halts, caps, account claims"
+    )
+    listing.add_argument("--namespace", help="only the bots of this namespace")
+    listing.add_argument("--user-id", type=int, help="only the bots of this user")
+    listing.set_defaults(func=cmd_bots)
+    bot = commands.add_parser("bot", help="one bot's own operations")
+    bot_commands = bot.add_subparsers(dest="bot_command", metavar="ACTION", required=True)
+    reset = bot_commands.add_parser(
+        "reset-paper",
+        parents=[database, who],
+        help="start a suspended paper bot's account over from spec.broker.cash (no position, no PnL)",
+    )
+    reset.add_argument("bot", help="NAMESPACE/NAME")
+    bot.set_defaults(func=cmd_bot)
     db = commands.add_parser("db", help="database schema migrations (Alembic)")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = db_commands.add_parser("upgrade", parents=[database], help="apply migrations up to REVISION (default: head)")
@@ -284,8 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    protect_logs()
+    configure_logging(args.log_level, args.log_format)
     if args.command == "run":
         logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command is None:

@@ -31,11 +31,12 @@ from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec, TradingBotStatus
 from bot_runtime.api.rows import spec_to_row
-from bot_runtime.api.validation import validate_spec
+from bot_runtime.api.validation import strategy_fallback, validate_spec
 from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.fleet import FleetControls, fingerprint
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import TradingBot as BotRow
+from bot_runtime.params import strategy_catalog
 
 log = logging.getLogger(__name__)
 
@@ -273,13 +274,16 @@ class Reconciler:
             rollout_max_wait=spec.rollout.max_wait_seconds if spec else 0,
             database_reachable=database_reachable,
             database_back_at=self._database_back_at,
+            differences=(("StrategyFallback", fallback),) if spec and (fallback := strategy_fallback(spec)) else (),
         )
         decision, pod_exists = self._apply_or_refused(bot, spec, wanted_labels, observation, pod is not None, bot_id)
         status = {
             **decision.status,
-            **TradingBotStatus(pod=pod_name(name) if pod_exists else None, bot_id=bot_id).model_dump(
-                by_alias=True, include={"pod", "bot_id"}
-            ),
+            **TradingBotStatus(
+                pod=pod_name(name) if pod_exists else None,
+                bot_id=bot_id,
+                strategy=strategy_catalog.runs(spec.strategy.type) if spec else None,
+            ).model_dump(by_alias=True, include={"pod", "bot_id", "strategy"}),
         }
         self._report(bot, bot_id if database_reachable else None, row, previous, status, decision)
         restart_at = parse_time(status.get("nextRestartAt")) if status.get("phase") == "Pending" else None

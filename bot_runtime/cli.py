@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.redaction import protect_logs
+from bot_runtime.logs import LOG_FORMATS, configure_logging
 
 log = logging.getLogger("bot_runtime")
 
@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Runs one TradingBot's strategy (StrategyInstance), backtests a strategy, lists strategies.",
     )
     parser.add_argument("--log-level", default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("BOTOPS_LOG_FORMAT", "text"),
+        help="text, or json: one object per line (env BOTOPS_LOG_FORMAT)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a TradingBot (what the bot pod does)")
@@ -178,10 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
-    )
-    protect_logs()
+    configure_logging(args.log_level, args.log_format, sys.stdout)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

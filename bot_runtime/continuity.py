@@ -81,6 +81,18 @@ def plan_start(mode: str, on_start: str, saved: SavedState | None, found: StartR
     )
 
 
+def kept_paper_account(spec_cash: float, saved: SavedState | None, ref: str) -> str | None:
+    """Paper: a sentence when the saved account continues although spec.broker.cash no longer matches the cash it
+    started with (its PnL history stays whole; starting over is a person's decision), or None."""
+    if saved is None or saved.baseline_equity is None or abs(saved.baseline_equity - spec_cash) < 1e-9:
+        return None
+    return (
+        f"spec.broker.cash is {spec_cash:.2f} but this paper bot continues its saved account, which started with "
+        f"{saved.baseline_equity:.2f} (cash now {saved.cash:.2f}), so its profit and loss stay whole; to start over "
+        f"from spec.broker.cash, run `bot-operator bot reset-paper {ref}`."
+    )
+
+
 def state_of(snapshot: Snapshot, baseline_equity: float) -> SavedState:
     entry_time = snapshot.entry_time
     if entry_time is not None and entry_time.tzinfo is None:  # bar times are naive UTC
@@ -106,12 +118,17 @@ class Continuity:
         self.ctx, self.news, self.figures = ctx, news, figures
         self.saved = ctx.fleet.load_state(ctx.bot_id)
         self.plan: StartPlan | None = None
+        self.differs: str | None = None  # what the runtime does other than the spec says (status.runtime.differs)
         self.strategy: Any = None
 
     def decide_start(self, found: StartReconciliation | None) -> StartPlan:
         """spec.onStart's answer to what the previous runtime left (said in status and history)."""
         plan = plan_start(self.ctx.spec.mode, self.ctx.spec.on_start, self.saved, found)
         self.plan = plan
+        if self.ctx.spec.mode == "paper":
+            self.differs = kept_paper_account(self.ctx.spec.broker.cash, self.saved, self.ctx.bot.ref)
+            if self.differs:
+                log.warning("%s", self.differs)
         self.figures.baseline_equity = plan.baseline_equity
         log.info("%s", plan.summary)
         self.news.record(

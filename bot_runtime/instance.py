@@ -87,6 +87,7 @@ class StrategyInstance:
         broker = build_broker(ctx, market, orders, gate, found, self.control)
         status.flatten = lambda: broker.flattener.state.describe()
         continuity.decide_start(found)
+        status.differs = lambda: continuity.differs
         self._listen_for_halts(ctx, gate, shutdown)
         cerebro = build_cerebro(
             ctx, market, broker, RuntimeHooks(orders, figures, feed, news, gate, continuity, broker)

@@ -27,6 +27,7 @@ log = logging.getLogger("bot_runtime")
 # status.runtime keys whose change is worth a patch at once
 VISIBLE = (
     "drift",
+    "differs",
     "tradingState",
     "flatten",
     "feedState",
@@ -62,6 +63,7 @@ def build_runtime_status(
     halt_reason: str | None,
     message: str | None,
     drift: str | None = None,
+    differs: str | None = None,
     trading_state: str | None = None,
     flatten: str | None = None,
 ) -> dict[str, Any]:
@@ -83,6 +85,7 @@ def build_runtime_status(
         halt_reason=halt_reason,
         message=message,
         drift=drift,
+        differs=differs,
         trading_state=trading_state,  # type: ignore[arg-type]
         flatten=flatten,
     )
@@ -114,6 +117,7 @@ class StatusReporter:
         self.trading_state: Callable[[], tuple[str, str | None]] = lambda: ("active", None)
         self.drift: Callable[[], str | None] = lambda: None  # live: the broker's position drift
         self.flatten: Callable[[], str | None] = lambda: None  # a flatten in progress (the broker's)
+        self.differs: Callable[[], str | None] = lambda: None  # where the runtime does other than the spec says
         self.cadence = PatchCadence(ctx.settings.status_quiet_seconds)
         self._lock = threading.Lock()
 
@@ -137,6 +141,7 @@ class StatusReporter:
             halt_reason=why,
             message=self.news.message,
             drift=self.drift(),
+            differs=self.differs(),
             trading_state=state,
             flatten=self.flatten(),
         )

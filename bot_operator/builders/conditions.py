@@ -15,6 +15,7 @@ ORDER = (
     "Synced",
     "Suspended",
     "PositionDrift",
+    "SpecDiffers",
     "Flattening",
     "Reconciling",
     "Stalled",

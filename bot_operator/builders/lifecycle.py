@@ -8,6 +8,7 @@ restarts with exponential back-off. No I/O and no clock: `now` is an input.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -94,6 +95,7 @@ class Observation:
     rollout_max_wait: float = 3600.0
     database_reachable: bool = True  # False: heartbeats cannot be read; no restart is spent on an outage
     database_back_at: datetime | None = None  # when the database answered again: staleness counts from here
+    differences: tuple[tuple[str, str], ...] = ()  # (reason, sentence): the spec says one thing, the bot does another
 
 
 @dataclass
@@ -217,8 +219,24 @@ def _rollout(o: Observation, budget: RestartBudget) -> Verdict:
     return Verdict("Stopping", why, "delete", why, reconciling=(True, "RollingOut", why))
 
 
+# "2026-11-30 09:11:50,123 ERROR bot_runtime: " (a log line's head) and "exit 2: " (the runtime's last words)
+_LOG_HEAD = re.compile(r"^\d{4}-\d\d-\d\d[ T][\d:,.]+Z? +[A-Z]+ +[\w.]+: +")
+_EXIT_HEAD = re.compile(r"^exit \d+: +")
+
+
+def exit_sentence(reason: str | None) -> str:
+    """The why of a runtime's exit as a sentence: a termination message taken from the logs loses its timestamp,
+    level and logger, and keeps only its last line."""
+    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return _EXIT_HEAD.sub("", _LOG_HEAD.sub("", lines[-1]))
+
+
 def _exited(o: Observation, budget: RestartBudget) -> Verdict:
-    why = f"the runtime exited (code {o.pod.exit_code})" + (f": {o.pod.reason}" if o.pod.reason else "")
+    why = f"the runtime exited (code {o.pod.exit_code})"
+    if sentence := exit_sentence(o.pod.reason):
+        why += f": {sentence}"
     return budget.restart(o, why)
 
 
@@ -315,6 +333,17 @@ def _drift(o: Observation) -> Cond:
     return (True, "AccountHoldsLess", str(drift)) if drift else (False, "NoDrift", "")
 
 
+def _differs(o: Observation) -> Cond:
+    """What runs other than the spec says: found by the operator (a strategy fallback) or said by the runtime
+    (a paper account kept across a spec change), each with what to do."""
+    found = list(o.differences)
+    if o.runtime.get("differs"):
+        found.append(("RuntimeDiffers", str(o.runtime["differs"])))
+    if not found:
+        return False, "AsSpecified", ""
+    return True, found[0][0], " ".join(sentence for _, sentence in found)
+
+
 FLATTEN_FAILED = " failed: "  # in the runtime's flatten text once an attempt failed (FlattenState.describe)
 
 
@@ -355,6 +384,7 @@ def _conditions(o: Observation, v: Verdict) -> list[dict[str, Any]]:
         "Synced": o.synced,
         "Suspended": (o.suspended, "Suspended" if o.suspended else "NotSuspended", ""),
         "PositionDrift": _drift(o),
+        "SpecDiffers": _differs(o),
         "Flattening": _flattening(o),
         "Reconciling": v.reconciling,
         "Stalled": v.stalled,
@@ -389,6 +419,9 @@ def decide(o: Observation) -> Decision:
     was_drifting = (get_condition(o.previous.get("conditions"), "PositionDrift") or {}).get("status") == "True"
     if o.runtime.get("drift") and not was_drifting:
         events.append(("Warning", "PositionDrift", str(o.runtime["drift"])))
+    differs, before = _differs(o), get_condition(o.previous.get("conditions"), "SpecDiffers") or {}
+    if differs[0] is True and differs[2] != before.get("message"):  # one event per new difference, not per pass
+        events.append(("Warning", "SpecDiffers", differs[2]))
     if failure := _flatten_failure(o):
         events.append(("Warning", "FlattenFailed", failure))
     said = {text for _, _, text in events}

@@ -172,6 +172,8 @@ def build_pod(
                     "image": inputs["image"],
                     "imagePullPolicy": inputs["pullPolicy"],
                     "command": ["bot-runtime", "run"],
+                    # why a runtime exited reaches the bot's status: its last log line unless it wrote a message
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
                     "env": build_env(name, spec, settings, inputs["image"]),
                     "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
                     "readinessProbe": probe,

@@ -22,7 +22,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "The Ready condition: the bot trades on a live feed with a fresh heartbeat.",
     },
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase."},
-    {"name": "Strategy", "type": "string", "jsonPath": ".spec.strategy.type", "description": "Strategy type."},
+    {
+        "name": "Strategy",
+        "type": "string",
+        "jsonPath": ".status.strategy",
+        "description": "The strategy that runs (a paper bot with an unknown name runs CustomStrategy).",
+    },
     {"name": "Symbol", "type": "string", "jsonPath": ".spec.market.symbol", "description": "Market symbol."},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "paper or live."},
     {"name": "PnL", "type": "number", "jsonPath": ".status.runtime.pnl", "description": "Profit and loss."},

@@ -380,6 +380,11 @@ class RuntimeStatus(Model):
     )
     halt_reason: str | None = Field(default=None, description="Why trading is halted.")
     message: str | None = Field(default=None, description="The runtime's last notable message.")
+    differs: str | None = Field(
+        default=None,
+        description="Where the runtime does other than the spec says, why, and what to do (paper: a saved account "
+        "kept although spec.broker.cash changed).",
+    )
     drift: str | None = Field(
         default=None,
         description="Live: the exchange account holds less of the base asset than this bot's own fills add up "
@@ -394,6 +399,11 @@ class TradingBotStatus(Model):
     pod: str | None = Field(default=None, description="The bot pod.")
     bot_id: int | None = Field(default=None, ge=0, description="The bot's trading_bots row id.")
     message: str | None = Field(default=None, description="What the operator last had to say.")
+    strategy: str | None = Field(
+        default=None,
+        description="The strategy that runs: spec.strategy.type, or CustomStrategy where paper mode falls back "
+        "from an unknown name.",
+    )
     restarts: int | None = Field(default=None, ge=0, description="Pod replacements counted against restartPolicy.")
     rollout_held_since: str | None = Field(
         default=None,

@@ -211,3 +211,14 @@ def _strategy_checks(spec: TradingBotSpec, catalog: StrategyCatalog, result: Val
             f"spec.market.warmupBars: {warmup} is below the strategy's lookback of {lookback} "
             f"bars; it will not trade until {lookback - warmup} more bars have closed"
         )
+
+
+def strategy_fallback(spec: TradingBotSpec, catalog: StrategyCatalog = strategy_catalog) -> str | None:
+    """A sentence when the strategy that runs is not the one the spec names (paper mode, an unknown name), or None."""
+    runs = catalog.runs(spec.strategy.type)
+    if runs == spec.strategy.type:
+        return None
+    return (
+        f"spec.strategy.type {spec.strategy.type!r} is not a registered strategy, so this paper bot runs {runs} "
+        "with the given parameters; name one that `bot-runtime strategies` lists (live mode refuses an unknown name)."
+    )

@@ -286,6 +286,24 @@ class FleetControls:
         with self.repo.session() as s:
             s.execute(stmt)
 
+    def reset_paper_state(self, bot_id: int, by: str) -> str | None:
+        """Forget a paper bot's saved account, so its next runtime starts from its spec.broker.cash: no position,
+        no profit and loss. Done under the bot's lease, so no runtime trades meanwhile (a paper account only: a
+        live bot's state is the exchange's). Returns who holds the lease when a runtime does (nothing is changed
+        then), else None."""
+        holder = f"reset-paper/{by}"[:253]
+        lease = self.repo.acquire_lease(bot_id, holder, ttl_seconds=60)
+        if lease is None:
+            row = self.repo.get_bot(bot_id)
+            return str(row.lease_holder) if row else "another runtime"
+        try:
+            with self.repo.session() as s:
+                s.execute(sa.delete(BotState).where(BotState.bot_id == bot_id))
+            self.repo.record_event(bot_id, "operator", "paper_reset", f"paper account started over by {by}")
+        finally:
+            self.repo.release_lease(lease)
+        return None
+
     def load_state(self, bot_id: int) -> SavedState | None:
         with self.repo.session() as s:
             row = s.get(BotState, bot_id)

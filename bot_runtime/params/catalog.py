@@ -98,6 +98,10 @@ class StrategyCatalog:
     def get(self, name: str) -> StrategySchema | None:
         return self.schemas().get(name)
 
+    def runs(self, strategy_type: str) -> str:
+        """The strategy a spec naming `strategy_type` runs (paper falls back from an unknown name)."""
+        return strategy_type if strategy_type in self.schemas() else FALLBACK_STRATEGY
+
     def _load_plugins(self) -> None:
         with self._lock:
             if self._plugins_loaded:

@@ -103,6 +103,52 @@ def test_paper_state_survives_a_killed_runtime_and_the_stop_loss_still_protects(
     second.terminate()
 
 
+def test_a_paper_account_kept_across_a_cash_change_is_said_and_can_start_over(
+    make_bot: Callable[..., Bot],
+    start_runtime: Callable[..., RuntimeProcess],
+    repository: BotRepository,
+    migrated_database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 18: raising spec.broker.cash keeps the saved paper account (its PnL stays whole) and says so, with the
+    command that starts it over; that command refuses while a runtime trades and works once it is stopped."""
+    from bot_operator.cli import main
+
+    bot = make_bot(holder_spec())
+    first = start_runtime(bot, extra_env=RESTART, label="first")
+    wait_for(lambda: state(repository, bot).get("position", 0) > 0, 90, "a position saved in bot_state")
+    first.terminate()
+    saved = state(repository, bot)
+    bot.patch_spec({"broker": {"cash": 12_000}})
+
+    second = start_runtime(bot, extra_env=RESTART, label="second")
+    status = wait_for(
+        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE" and s,
+        60,
+        "the second runtime's status",
+    )
+    assert status["differs"].startswith("spec.broker.cash is 12000.00 but this paper bot continues its saved account")
+    assert f"bot-operator bot reset-paper {bot.namespace}/{bot.name}" in status["differs"]
+    assert status["position"] == pytest.approx(saved["position"])
+    reset = ["bot", "reset-paper", f"{bot.namespace}/{bot.name}", "--database-url", migrated_database_url]
+    assert main(reset) == 1  # a runtime trades: nothing changes under it
+    assert "is running" in capsys.readouterr().err and state(repository, bot)["position"] == saved["position"]
+    second.terminate()
+
+    assert main([*reset, "--by", "tester"]) == 0
+    assert "the next start begins from spec.broker.cash" in capsys.readouterr().out
+    third = start_runtime(bot, extra_env=RESTART, label="third")
+    third.wait_for_log(r"onStart adopt: no position in the saved state", 60)
+    status = wait_for(
+        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 4 and s.get("feedState") == "LIVE" and s,
+        60,
+        "the third runtime's status",
+    )
+    assert status.get("differs") is None and abs(status["pnl"] - (status["equity"] - 12_000)) < 1e-6
+    assert [e.message for e in repository.events(bot.bot_id, "paper_reset")] == ["paper account started over by tester"]
+    third.terminate()
+
+
 def test_live_fills_while_away_are_recorded_once_then_flatten_and_halt(
     make_bot: Callable[..., Bot],
     start_runtime: Callable[..., RuntimeProcess],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -492,3 +494,57 @@ def test_a_listing_older_than_the_last_status_never_puts_back_a_spent_restart(
     status = get_bot(kube_client, namespace, "flaky")["status"]
     assert status["restarts"] == 1 and status["nextRestartAt"], status
     assert get_pod(kube_client, namespace, pod_name("flaky")) is None, "no pod before the back-off delay"
+
+
+def test_an_unknown_paper_strategy_and_a_crash_are_said_plainly(
+    control_plane: ControlPlane,
+    start_operator: Callable[..., OperatorProcess],
+    kube_client: client.ApiClient,
+    namespace: str,
+) -> None:
+    """Issue 18: the paper fallback is a condition, one Warning event and the STRATEGY column; an exit reason taken
+    from the runtime's last log line reaches the status as a sentence."""
+    from tests.operator.helpers import apply_bot, events
+    from tests.support.bots import spec_with
+    from tests.support.kubelet import report_failed
+
+    start_operator()
+    spec = spec_with(
+        strategy={"type": "NoSuchStrategy", "params": {"entry_logic": {"name": "sma_crossover"}}},
+        restartPolicy={"maxRestarts": 3, "initialDelaySeconds": 30, "factor": 2, "maxDelaySeconds": 60},
+    )
+    apply_bot(kube_client, namespace, "guess", spec)
+    body = wait_for(
+        lambda: (b := get_bot(kube_client, namespace, "guess")) and condition(b, "SpecDiffers").get("status") and b,
+        30,
+        "SpecDiffers",
+    )
+    differs = condition(body, "SpecDiffers")
+    assert (differs["status"], differs["reason"]) == ("True", "StrategyFallback")
+    assert (
+        "'NoSuchStrategy' is not a registered strategy" in differs["message"] and "CustomStrategy" in differs["message"]
+    )
+    assert body["status"]["strategy"] == "CustomStrategy"  # the STRATEGY column shows what runs
+    request = urllib.request.Request(
+        f"{control_plane.server}/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PLURAL}"
+    )
+    request.add_header("Authorization", f"Bearer {control_plane.admin_token}")
+    request.add_header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")  # what kubectl get asks for
+    with urllib.request.urlopen(request, context=control_plane.ssl_context()) as response:
+        table = json.loads(response.read())
+    columns = [col["name"] for col in table["columnDefinitions"]]
+    assert table["rows"][0]["cells"][columns.index("Strategy")] == "CustomStrategy"
+
+    wait_for(lambda: get_pod(kube_client, namespace, pod_name("guess")), 20, "the pod")
+    logged = "2026-11-30 09:11:50,123 ERROR bot_runtime: exit 2: refusing to trade: the venue refused the API key"
+    report_failed(kube_client, namespace, pod_name("guess"), 2, logged)
+    pending = wait_for(
+        lambda: (b := get_bot(kube_client, namespace, "guess")) and (b.get("status") or {}).get("restarts") == 1 and b,
+        20,
+        "the restart counted",
+    )
+    assert pending["status"]["message"].startswith(
+        "the runtime exited (code 2): refusing to trade: the venue refused the API key; restart 1/3 at "
+    ), pending["status"]["message"]
+    warnings = [e for e in events(kube_client, namespace, "guess") if e["reason"] == "SpecDiffers"]
+    assert len(warnings) == 1 and warnings[0]["type"] == "Warning", warnings

@@ -376,6 +376,49 @@ def test_a_spec_change_is_one_event() -> None:
     assert [reason for _, reason, _ in decision.events] == ["Replacing"], decision.events
 
 
+@pytest.mark.parametrize(
+    ("terminated", "sentence"),
+    [
+        (
+            "2026-11-30 09:11:50,123 ERROR bot_runtime: exit 2: refusing to trade: spec.market.symbol: BTC/XYZ unknown",
+            "refusing to trade: spec.market.symbol: BTC/XYZ unknown",
+        ),
+        ("Traceback (most recent call last):\n  ...\nValueError: bad input", "ValueError: bad input"),
+        ("OOMKilled", "OOMKilled"),
+        ("", ""),
+    ],
+)
+def test_why_a_runtime_exited_is_said_as_a_sentence_not_a_log_line(terminated: str, sentence: str) -> None:
+    pod = running_pod(phase="Failed", ready=False, exit_code=2, reason=terminated or None)
+    decision = decide(observe(pod=pod, previous={"phase": "Running"}))
+    expected = "the runtime exited (code 2)" + (f": {sentence}" if sentence else "")
+    assert decision.status["message"].startswith(expected + ";"), decision.status["message"]
+    why = decision.status["message"].split(";")[0]
+    assert not re.search(r"\d{4}-\d\d-\d\d|ERROR|bot_runtime:|exit 2:", why), why
+
+
+def test_what_runs_other_than_the_spec_says_is_a_condition_and_one_warning_each_time_it_changes() -> None:
+    running = dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE", generation=3)
+    fallback = ("StrategyFallback", "spec.strategy.type 'Nope' is not a registered strategy, so ...")
+    first = decide(
+        observe(**running, differences=(fallback,), runtime={"generation": 3}, previous={"phase": "Running"})
+    )
+    differs = cond(first.status, "SpecDiffers")
+    assert (differs["status"], differs["reason"], differs["message"]) == ("True", "StrategyFallback", fallback[1])
+    assert [(t, r) for t, r, _ in first.events] == [("Warning", "SpecDiffers")]
+    assert cond(first.status, "Ready")["status"] == "True"  # it trades: the difference is said, not a failure
+
+    again = decide(observe(**running, differences=(fallback,), runtime={"generation": 3}, previous=first.status))
+    assert again.events == []  # the same difference: no second event
+    kept = {"generation": 3, "differs": "spec.broker.cash is 6000.00 but this paper bot continues ..."}
+    both = decide(observe(**running, differences=(fallback,), runtime=kept, previous=again.status))
+    assert [r for _, r, _ in both.events] == ["SpecDiffers"] and kept["differs"] in cond(both.status, "SpecDiffers")[
+        "message"
+    ]
+    gone = decide(observe(**running, runtime={"generation": 3}, previous=both.status))
+    assert cond(gone.status, "SpecDiffers")["status"] == "False" and gone.events == []
+
+
 def test_a_bot_pod_reads_the_api_with_a_projected_expiring_token_not_an_automounted_secret() -> None:
     from bot_operator.builders.pod import SERVICE_ACCOUNT_DIR
 

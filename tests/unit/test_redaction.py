@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 
 from bot_runtime.exchange import Credentials
+from bot_runtime.logs import JsonFormatter, configure_logging
 from bot_runtime.notifications import secrets_of
 from bot_runtime.redaction import REDACTOR, protect_logs
 
@@ -17,11 +19,14 @@ URL = "json://bot:pw9@hooks.example:8443/api/webhooks/123456/tok%2Fen-SECRET%3D?
 DECODED_TOKEN = "tok/en-SECRET="
 
 
-@pytest.fixture
-def output() -> Iterator[io.StringIO]:
+@pytest.fixture(params=["text", "json"])
+def output(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
+    """Both log formats: the JSON formatter must not bring back a traceback the filter redacted."""
     root = logging.getLogger()
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
+    if request.param == "json":
+        handler.setFormatter(JsonFormatter())
     saved = root.handlers[:], root.level, logging.getLogger("urllib3").level
     root.handlers, root.level = [handler], logging.DEBUG
     logging.getLogger("urllib3").setLevel(logging.NOTSET)
@@ -58,3 +63,25 @@ def test_http_libraries_print_no_request_lines(output: io.StringIO) -> None:
     text = output.getvalue()
     assert "t0k3n" not in text and "POST" not in text
     assert "our own debug lines still print" in text
+
+
+def test_json_logs_are_one_object_per_line_for_log_pipelines() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    root.handlers = []
+    try:
+        configure_logging("INFO", "json", stream)
+        log = logging.getLogger("bot_operator")
+        log.info("bot %s created", "alpha")
+        try:
+            raise ValueError("bad input")
+        except ValueError:
+            log.exception("it failed")
+        first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.handlers, root.level = saved
+    assert first["level"] == "INFO" and first["logger"] == "bot_operator" and first["message"] == "bot alpha created"
+    assert first["time"].endswith("Z") and "ValueError: bad input" in second["exception"]
+    with pytest.raises(SystemExit, match="one of text, json"):
+        configure_logging("INFO", "yaml")
