@@ -1,3 +1,5 @@
+-- Network: 'demo sma' and 'demo macd' use the synthetic feed and run offline; 'advanced btc' needs
+-- Binance's public market data (api.binance.com).
 -- Example trading_bots rows: the operator syncs each valid, enabled row into a TradingBot in its
 -- --bots-namespace (psql "$DATABASE_URL" -f examples/trading_bots.sql). Config columns are JSON with
 -- the same fields as a TradingBot spec, in snake_case; `bot-operator db upgrade` creates the table.

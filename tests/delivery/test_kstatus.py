@@ -2,7 +2,9 @@
 
 `kstatus` below follows the generic rules of sigs.k8s.io/cli-utils pkg/kstatus/status (generic.go),
 the ones Flux applies to custom resources: deletion -> Terminating; observedGeneration behind ->
-InProgress; Reconciling=True -> InProgress; Stalled=True -> Failed; otherwise Current.
+InProgress; Reconciling=True -> InProgress; Stalled=True -> Failed; then a Ready condition decides
+(False -> InProgress), which is what kstatus answered on the live objects of a newcomer's walk (issue 18:
+a suspended and a Degraded bot read InProgress, where docs/gitops.md had claimed Current).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def kstatus(obj: dict[str, Any]) -> str:
             return "InProgress"
         if cond["type"] == "Stalled" and cond["status"] == "True":
             return "Failed"
-    return "Current"
+    ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
+    return "InProgress" if ready is not None and ready["status"] == "False" else "Current"
 
 
 def observe(**changes: Any) -> Observation:
@@ -68,7 +71,9 @@ LIVE = dict(pod=RUNNING_POD, last_heartbeat=NOW, feed_state="LIVE", runtime={"ge
             dict(pod=PodView(exists=True, phase="Failed", spec_hash="h", exit_code=2), previous={"restarts": 1}),
             "Failed",
         ),
-        ("suspended", dict(suspended=True), "Current"),
+        ("suspended", dict(suspended=True), "InProgress"),  # Ready=False: Flux's wait keeps waiting
+        ("degraded: stale heartbeat", {**LIVE, "last_heartbeat": NOW - timedelta(seconds=120)}, "InProgress"),
+        ("halted", {**LIVE, "runtime": {"generation": 2, "halted": True, "haltReason": "desk"}}, "InProgress"),
     ],
 )
 def test_kstatus_reads_our_status(scenario: str, changes: dict[str, Any], expected: str) -> None:

@@ -3,9 +3,12 @@ holding a Secret beside the bot included; files it cannot use are explained."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from bot_runtime.cli import main
 
@@ -41,3 +44,31 @@ def test_a_spec_file_it_cannot_use_is_explained(
     assert main(["backtest", "--spec", str(path), "--bars", "100"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err and "Traceback" not in err
+
+
+def _bots(example: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(example.read_text()) if d and d.get("kind") == "TradingBot"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_says_whether_it_needs_the_network(example: Path) -> None:
+    """Issue 18: an example that needs an exchange failed offline after minutes of restarts, unannounced."""
+    said = [line for line in example.read_text().splitlines() if line.startswith("# Network: ")]
+    assert said, f"{example.name}: no '# Network: ...' line says what it needs"
+    offline = said[0].startswith("# Network: none") or "synthetic feed needs none" in said[0]
+    feeds = {(bot["spec"].get("market") or {}).get("feed", "exchange") for bot in _bots(example)}
+    assert offline == (feeds == {"synthetic"}), f"{example.name}: says {said[0]!r}, its feeds are {feeds}"
+
+
+def test_the_example_rows_say_which_need_the_network() -> None:
+    sql = (EXAMPLES[0].parent / "trading_bots.sql").read_text()
+    lines = sql.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("-- Network: "))
+    header = " ".join(line.removeprefix("-- ") for line in lines[start : start + 2])
+    clauses = header.removeprefix("Network: ").split(";")
+    rows = [(m.group(1), sql[m.start() :].split("),", 1)[0]) for m in re.finditer(r"^  \(\d+, '([^']+)'", sql, re.M)]
+    assert len(rows) == 3, rows
+    for name, row in rows:
+        (clause,) = [c for c in clauses if f"'{name}'" in c] or [""]
+        offline = '"feed": "synthetic"' in row
+        assert ("run offline" if offline else "needs") in clause, f"row {name!r}: the header says {clause!r}"
