@@ -144,6 +144,27 @@ def plan_sync(
     return plan
 
 
+def configuration(row: BotRow) -> tuple[Any, ...]:
+    """What a row configures, without what runtimes write into it (heartbeats, figures, updated_at): the load
+    announces itself at INFO when this changes, not at every poll."""
+    configs = [row.strategy_params, row.market_config, row.broker_config, row.risk_config, row.runtime_config]
+    return (
+        row.id,
+        row.enabled,
+        row.name,
+        row.external_ref,
+        row.user_id,
+        row.description,
+        row.strategy_type,
+        row.exchange,
+        row.symbol,
+        row.timeframe,
+        row.mode,
+        row.suspended,
+        json.dumps([*configs, row.notifications_config], sort_keys=True, default=str),
+    )
+
+
 class Syncer:
     def __init__(
         self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository, metrics: OperatorMetrics
@@ -166,7 +187,7 @@ class Syncer:
             r for r in self.repo.get_bots(source=c.SOURCE_DATABASE, user_id=self.settings.user_id) if self._shards(r)
         ]
         enabled = [r for r in rows if r.enabled]
-        fingerprint = tuple((r.id, r.updated_at, r.enabled) for r in rows)
+        fingerprint = tuple(configuration(r) for r in rows)
         loud = fingerprint != self._announced
         say = log.info if loud else log.debug
         scope = f"user {self.settings.user_id}" if self.settings.user_id is not None else "all users"

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,7 @@ from bot_runtime.api.models import TradingBotSpec
 from bot_runtime.db import migrate
 from bot_runtime.db.engine import create_engine, libpq_url
 from bot_runtime.db.repository import BotRepository
-from botops_dev.controlplane import ControlPlane, ControlPlaneError, find_assets
+from botops_dev.controlplane import ControlPlane, ControlPlaneError, find_assets, free_port
 from botops_dev.postgres import PostgresUnavailable, find_server, with_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,7 +181,45 @@ def table(api: client.ApiClient) -> str:
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
 
 
-def start_fleet(kubeconfig: Path, url: str) -> list[tuple[str, subprocess.Popen[bytes]]]:
+@dataclass
+class Supervised:
+    """A process of the demo, restarted when it dies, as its Deployment (operator) or systemd (node) would."""
+
+    name: str
+    log: str
+    argv: list[str]
+    env: dict[str, str]
+    meanwhile: str  # what happens to the bots while it is away
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc, self.restart_at = spawn(self.log, self.argv, self.env), None
+
+    def watch(self) -> None:
+        """Restart a process that exited, after a back-off (1, 2, 4... up to 30 s), and say so."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        now = time.monotonic()
+        if self.restart_at is None:
+            delay = min(2.0**self.restarts, 30.0)
+            self.restart_at = now + delay
+            say(
+                f"the {self.name} exited ({self.proc.returncode}); restarting it in {delay:.0f} s (restart "
+                f"{self.restarts + 1}; its log: {RUN / self.log}.log). {self.meanwhile}"
+            )
+        elif now >= self.restart_at:
+            self.restarts += 1
+            self.start()
+            say(f"restarted the {self.name} (pid {self.pid})")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+
+def fleet(kubeconfig: Path, url: str, health_port: int) -> list[Supervised]:
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
@@ -197,45 +238,96 @@ def start_fleet(kubeconfig: Path, url: str) -> list[tuple[str, subprocess.Popen[
         "--poll-interval",
         "5",
         "--health-port",
-        "0",
+        str(health_port),
     ]
-    node = [sys.executable, "-m", "botops_dev.localnode", "--state-dir", str(RUN / "localnode")]
-    return [("operator", spawn("operator", operator, env)), ("local node", spawn("localnode", node, env))]
+    node = [
+        sys.executable,
+        "-m",
+        "botops_dev.localnode",
+        "--state-dir",
+        str(RUN / "localnode"),
+        "--namespace",
+        NAMESPACE,  # only the demo's pods: a shared cluster's other pods are not ours to run
+    ]
+    return [
+        Supervised("operator", "operator", operator, env, "The bots keep trading meanwhile."),
+        Supervised("local node", "localnode", node, env, "Its bots stopped with it; they start again with it."),
+    ]
 
 
-def stop_fleet(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for _, proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for name, proc in processes:
+def stop_fleet(processes: list[Supervised]) -> None:
+    running = [p for p in processes if p.proc is not None and p.proc.poll() is None]
+    for p in running:
+        assert p.proc is not None
+        p.proc.send_signal(signal.SIGTERM)
+    for p in running:
+        proc = p.proc
+        assert proc is not None
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
-            say(f"the {name} did not stop in time: killing it")
+            say(f"the {p.name} did not stop in time: killing it")
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
-def show(api: client.ApiClient, kubeconfig: Path) -> None:
+def metrics_urls() -> dict[str, str]:
+    """Each bot pod's metrics, where the local node mapped its health port."""
+    urls = {}
+    for path in sorted((RUN / "localnode" / "ports").glob(f"{NAMESPACE}_*.json")):
+        ports = json.loads(path.read_text())
+        if ports:
+            urls[path.stem.removeprefix(f"{NAMESPACE}_")] = f"http://127.0.0.1:{next(iter(ports.values()))}/metrics"
+    return urls
+
+
+def kubectl() -> str:
+    """kubectl on PATH, else the one beside the test control plane's binaries."""
+    found = shutil.which("kubectl")
+    if found:
+        return "kubectl"
+    with contextlib.suppress(ControlPlaneError):
+        return str(find_assets() / "kubectl")
+    return "kubectl"
+
+
+def guide(kubeconfig: Path, shown_url: str, health_port: int) -> str:
+    """What to do next, from another terminal: the addresses and three commands to try."""
+    pods = "\n".join(f"  {pod:32} {address}" for pod, address in metrics_urls().items()) or "  (no bot pod yet)"
+    return f"""
+From another terminal:
+  export KUBECONFIG={kubeconfig}
+  export DATABASE_URL={shown_url}
+  operator metrics: http://127.0.0.1:{health_port}/metrics   (healthz, readyz beside them)
+bot pods' metrics:
+{pods}
+Try:
+  {kubectl()} get tb -n {NAMESPACE}
+  .venv/bin/bot-operator bots                    # the fleet as the database holds it
+  .venv/bin/bot-operator fleet halt --bot {NAMESPACE}/paper-rsi-trailing-stop --reason "trying it"
+      (and back: .venv/bin/bot-operator fleet resume --bot {NAMESPACE}/paper-rsi-trailing-stop)
+  psql "$DATABASE_URL" -f examples/trading_bots.sql   # more bots from rows ('advanced btc' needs the network)
+Logs: {RUN}/operator.log, {RUN}/localnode.log, bot pods in {RUN}/localnode/logs/"""
+
+
+def show(api: client.ApiClient, next_steps: str) -> None:
     sys.stdout.write("\x1b[2J\x1b[H" if sys.stdout.isatty() else "\n")
     print(f"tradingbot-operator demo - namespace {NAMESPACE} - {datetime.now():%H:%M:%S} (Ctrl+C stops everything)\n")
     try:
         print(table(api))
     except ApiException as exc:
         print(f"(cannot list TradingBots: {exc.reason})")
-    print(
-        f"\nFrom another terminal:\n  export KUBECONFIG={kubeconfig}\n"
-        f"  kubectl get tb -n {NAMESPACE}        kubectl describe tb -n {NAMESPACE}\n"
-        "  tail -f .run/localnode/logs/*.log   (bot pod logs)    .run/operator.log",
-        flush=True,
-    )
+    print(next_steps, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RUN
     parser = argparse.ArgumentParser(prog="make run", description=__doc__)
     parser.add_argument("--refresh", type=float, default=2.0)
+    parser.add_argument("--run-dir", type=Path, default=RUN, help="logs, state and the kubeconfig (default .run)")
     args = parser.parse_args(argv)
+    RUN = args.run_dir.resolve()
     logging.basicConfig(level=logging.WARNING)
     stopping = False
 
@@ -246,23 +338,29 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     url, server = database()
+    shown_url = url if server is not None else "(the DATABASE_URL you set)"  # never echo a password of yours
     try:
         with control_plane() as kubeconfig:
             api = config.new_client_from_config(config_file=str(kubeconfig))
             apply_crd(api)
             migrate.upgrade(url)
             say("database migrated; CRD installed")
-            processes = start_fleet(kubeconfig, url)
+            health_port = free_port()
+            processes = fleet(kubeconfig, url, health_port)
+            for process in processes:
+                process.start()
             try:
                 engine = create_engine(url)
                 seed(api, BotRepository(engine))
-                say("started the operator and the local node; logs in .run/ (pods: .run/localnode/logs/)")
-                while not stopping and all(proc.poll() is None for _, proc in processes):
-                    show(api, kubeconfig)
+                say(
+                    f"started the operator (pid {processes[0].pid}) and the local node (pid {processes[1].pid}); "
+                    f"either is restarted if it dies; logs in {RUN}"
+                )
+                while not stopping:
+                    show(api, guide(kubeconfig, shown_url, health_port))
+                    for process in processes:
+                        process.watch()
                     time.sleep(args.refresh)
-                for name, proc in processes:
-                    if proc.poll() is not None:
-                        say(f"the {name} exited ({proc.returncode}); see the logs in .run/")
                 engine.dispose()
             finally:
                 # before the control plane goes: the local node stops its bots gracefully through it

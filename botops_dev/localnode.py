@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -36,7 +37,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from botops_dev.controlplane import free_port, terminate_group
+from botops_dev.controlplane import die_with_parent, free_port, terminate_group
 
 log = logging.getLogger("localnode")
 
@@ -279,9 +280,12 @@ class LocalNode:
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=entry.workdir,
-            start_new_session=True,
+            preexec_fn=die_with_parent,  # a node that dies takes its pods along: no runtime is left orphaned
         )
         log_file.close()
+        ports = self.state_dir / "ports" / f"{entry.namespace}_{entry.name}.json"  # where `make run` finds metrics
+        ports.parent.mkdir(parents=True, exist_ok=True)
+        ports.write_text(json.dumps({str(k): v for k, v in entry.ports.items()}))
         entry.started_at, entry.exit_code, entry.ready = now_iso(), None, False
         log.info("started %s/%s (pid %s), log %s", entry.namespace, entry.name, entry.proc.pid, entry.log_path)
 
