@@ -47,7 +47,8 @@ def test_valid_manifest_is_defaulted_and_shown_in_columns(control_plane: Control
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns == ["Name", "Ready", "Phase", "Strategy", "Symbol", "Mode", "PnL", "Trading", "Heartbeat", "Age"]
     cells = dict(zip(columns, table["rows"][0]["cells"], strict=True))
-    assert (cells["Strategy"], cells["Symbol"], cells["Mode"]) == ("CustomStrategy", "BTC/USDT", "paper")
+    # STRATEGY is what runs (status.strategy, written by the operator): nothing before its first reconcile
+    assert (cells["Strategy"], cells["Symbol"], cells["Mode"]) == (None, "BTC/USDT", "paper")
 
 
 def test_ready_column_reads_the_ready_condition(control_plane: ControlPlane, namespace: str) -> None:
