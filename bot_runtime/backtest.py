@@ -1,74 +1,97 @@
-"""Backtests: the same strategy and paper broker a bot uses, over a synthetic or CSV series."""
+"""Backtests: the same strategy and paper broker a bot uses, over a synthetic or CSV series, with results a
+trader reads (bot_runtime.results): the fill model, the figures, each trade and each refused order."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from bot_runtime.api.models import TradingBotSpec
 from bot_runtime.brokers.paper import paper_broker
 from bot_runtime.btcompat import bt
 from bot_runtime.feeds import DataFeedFactory, timeframe_ms
+from bot_runtime.results import BacktestReport, ClosedTrade, Refusal
 from bot_runtime.strategies import strategy_handler
 
+MARGIN = "not enough cash for the order and its commission"
 
-@dataclass(frozen=True)
-class BacktestResult:
-    bars: int
-    seconds: float
-    start_value: float
-    end_value: float
-    max_drawdown_pct: float
-    trades: int
-    wins: int
 
-    @property
-    def return_pct(self) -> float:
-        return (self.end_value / self.start_value - 1.0) * 100.0
+def fill_model(spec: TradingBotSpec) -> str:
+    broker = spec.broker
+    return (
+        "market orders fill at the signal bar's close (the paper broker's rule); "
+        f"commission {100 * broker.commission:g} % of the value, slippage {100 * broker.slippage:g} %; "
+        "stakes are sized net of commission and slippage"
+    )
 
-    @property
-    def win_rate_pct(self) -> float:
-        return 100.0 * self.wins / self.trades if self.trades else 0.0
 
-    @property
-    def bars_per_second(self) -> float:
-        return self.bars / self.seconds if self.seconds else 0.0
+class Recorder(bt.Analyzer):  # type: ignore[misc]
+    """Per bar: the account's value and whether a position is open; per trade: its round trip; per refused
+    order: why."""
 
-    def summary(self) -> str:
-        return (
-            f"bars            {self.bars}\n"
-            f"return          {self.return_pct:+.2f} %  ({self.start_value:.2f} -> {self.end_value:.2f})\n"
-            f"max drawdown    {self.max_drawdown_pct:.2f} %\n"
-            f"trades          {self.trades}\n"
-            f"win rate        {self.win_rate_pct:.1f} %\n"
-            f"speed           {self.bars_per_second:,.0f} bars/s"
+    def start(self) -> None:
+        self._values: list[tuple[float, float]] = []
+        self.equity: list[tuple[Any, float]] = []
+        self.in_market = 0
+        self.trades: list[ClosedTrade] = []
+        self.refusals: list[Refusal] = []
+        self._opened: dict[int, float] = {}  # trade ref -> size when it opened
+
+    def next(self) -> None:
+        self._values.append((self.data.datetime[0], float(self.strategy.broker.getvalue())))
+        if self.strategy.position.size:
+            self.in_market += 1
+
+    def stop(self) -> None:
+        self.equity = [(bt.num2date(at), value) for at, value in self._values]  # converted once, not per bar
+
+    def notify_order(self, order: Any) -> None:
+        if order.status in (order.Margin, order.Rejected):
+            reason = order.info.get("reject_reason") or (MARGIN if order.status == order.Margin else "rejected")
+            side = "buy" if order.isbuy() else "sell"
+            self.refusals.append(Refusal(self.data.datetime.datetime(0), side, abs(float(order.size)), str(reason)))
+
+    def notify_trade(self, trade: Any) -> None:
+        if trade.justopened:
+            self._opened[trade.ref] = float(trade.size)
+        if not trade.isclosed:
+            return
+        size = self._opened.pop(trade.ref, 0.0)
+        exit_price = trade.price + trade.pnl / size if size else trade.price
+        self.trades.append(
+            ClosedTrade(
+                opened=bt.num2date(trade.dtopen),
+                closed=bt.num2date(trade.dtclose),
+                size=size,
+                entry_price=float(trade.price),
+                exit_price=float(exit_price),
+                pnl=float(trade.pnl),
+                fees=float(trade.commission),
+            )
         )
 
 
-def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) -> BacktestResult:
+def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) -> BacktestReport:
     klass, params = strategy_handler.parse_params(spec.strategy.type, spec.strategy.params)
     cerebro = bt.Cerebro(stdstats=False)
     data = feed if feed is not None else DataFeedFactory().historical(spec.market, bars=bars)
     cerebro.adddata(data)
     cerebro.broker = paper_broker(spec.broker, risk=spec.risk)
-    cerebro.addstrategy(
-        klass, config=params, risk=spec.risk, timeframe_seconds=timeframe_ms(spec.market.timeframe) // 1000
-    )
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    timeframe = timeframe_ms(spec.market.timeframe) // 1000
+    cerebro.addstrategy(klass, config=params, risk=spec.risk, timeframe_seconds=timeframe)
+    cerebro.addanalyzer(Recorder, _name="recorder")
     started = time.perf_counter()
     (strategy,) = cerebro.run()
     seconds = time.perf_counter() - started
-    trades = strategy.analyzers.trades.get_analysis()
-    closed = int(trades.get("total", {}).get("closed", 0) or 0)
-    wins = int(trades.get("won", {}).get("total", 0) or 0)
-    return BacktestResult(
-        bars=len(data),
-        seconds=seconds,
+    recorded = strategy.analyzers.recorder
+    return BacktestReport(
+        model=fill_model(spec),
+        timeframe=timedelta(seconds=timeframe),
         start_value=spec.broker.cash,
-        end_value=float(cerebro.broker.getvalue()),
-        max_drawdown_pct=float(strategy.analyzers.drawdown.get_analysis().max.drawdown),
-        trades=closed,
-        wins=wins,
+        equity=recorded.equity,
+        in_market=recorded.in_market,
+        trades=recorded.trades,
+        refusals=recorded.refusals,
+        seconds=seconds,
     )

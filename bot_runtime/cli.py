@@ -111,7 +111,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"{spec.strategy.type} on {spec.market.feed} data ({spec.market.symbol} {spec.market.timeframe}, "
         f"cash {spec.broker.cash:g}, commission {spec.broker.commission:g})"
     )
-    print(run_backtest(spec, bars=args.bars).summary())
+    report = run_backtest(spec, bars=args.bars)
+    print(report.summary())
+    if args.export:
+        path = Path(args.export)
+        path.write_text(report.trades_json() if path.suffix == ".json" else report.trades_csv())
+        print(f"trades written to {path} ({len(report.trades)})")
+    if args.results:
+        Path(args.results).write_text(report.to_json())
+        print(f"results written to {args.results} (metrics, monthly returns, trades, refusals, equity curve)")
     return 0
 
 
@@ -174,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--seed", type=int)
     backtest.add_argument("--timeframe")
     backtest.add_argument("--cash", type=float)
+    backtest.add_argument("--export", help="write the trade list to FILE (.csv, or .json)")
+    backtest.add_argument("--results", help="write the whole result as JSON to FILE")
     backtest.set_defaults(func=cmd_backtest)
 
     strategies = commands.add_parser("strategies", help="list strategies and logic mixins with their parameters")

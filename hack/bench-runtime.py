@@ -93,7 +93,8 @@ def backtest_speed(bars: int) -> tuple[float, int]:
 
     feed = DataFeedFactory().historical(spec.market, bars=bars)  # generated before the clock starts
     result = run_backtest(spec, feed=feed)
-    return result.bars_per_second, result.trades
+    metrics = result.metrics()
+    return metrics["barsPerSecond"], metrics["trades"]
 
 
 def main() -> int:

@@ -275,6 +275,16 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
                 return True
         return False
 
+    def affordable(self, cash_fraction: float, price: float) -> float:
+        """What `cash_fraction` of the free cash buys at `price` with the commission and the broker's slippage
+        paid from it, so an all-in stake (1.0) fits instead of being refused for want of cash."""
+        if price <= 0:
+            return 0.0
+        commission = float(self.broker.getcommissioninfo(self.data).getcommission(1.0, price)) / price
+        slippage = float(getattr(self.broker.p, "slip_perc", 0.0) or 0.0)
+        cost = price * (1.0 + slippage) * (1.0 + commission)
+        return float(self.broker.getcash()) * cash_fraction / cost * (1.0 - 1e-9)  # no rounding past the last cent
+
     def enter_long(self, size: float, reason: str) -> Any:
         """Buy at market; sized within max_position_size. Not tried while the bot is reducing or halted (the
         broker's gate would refuse it: no refusal to report on every bar)."""

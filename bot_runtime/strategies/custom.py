@@ -43,4 +43,4 @@ class CustomStrategy(BotStrategy):
             return
         if self.entry.signal() > 0:
             price = float(self.data.close[0])
-            self.enter_long(self.broker.getcash() * self.cfg.stake / price, f"{self.entry.name}: entry signal")
+            self.enter_long(self.affordable(self.cfg.stake, price), f"{self.entry.name}: entry signal")
