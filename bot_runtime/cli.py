@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,56 @@ def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
+def _history_feed(spec: Any, args: argparse.Namespace) -> Any:
+    """The downloaded candles of the spec's venue, symbol and timeframe, within --from/--to."""
+    from bot_runtime.feeds import timeframe_ms
+    from bot_runtime.feeds.base import ListFeed
+    from bot_runtime.feeds.replay import csv_bars
+    from bot_runtime.history import DEFAULT_CACHE, cache_file
+
+    market = spec.market
+    path = cache_file(args.cache or DEFAULT_CACHE, market.exchange, market.symbol, market.timeframe)
+    if not path.is_file():
+        raise ValueError(
+            f"no downloaded history at {path}: run `bot-runtime data download --exchange {market.exchange} "
+            f"--symbols {market.symbol} --timeframe {market.timeframe} --from ... --to ...` first"
+        )
+    start = _utc(args.start).timestamp() * 1000 if args.start else float("-inf")
+    end = _utc(args.end).timestamp() * 1000 if args.end else float("inf")
+    step = timeframe_ms(market.timeframe)
+    bars = [b for b in csv_bars(path) if start <= b.close_ms - step < end]  # opened in [from, to), as downloaded
+    if not bars:
+        raise ValueError(f"{path} holds no candle between --from and --to")
+    print(f"history: {len(bars)} candles from {path}")
+    return ListFeed(bars=bars)
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from bot_runtime.exchange import build_exchange
+    from bot_runtime.feeds import timeframe_ms
+    from bot_runtime.history import DEFAULT_CACHE, download
+
+    exchange = build_exchange(args.exchange)
+    step = timeframe_ms(args.timeframe)
+    failed = 0
+    for symbol in [s.strip() for s in args.symbols.split(",") if s.strip()]:
+        try:
+            result = download(
+                exchange, symbol, args.timeframe, _utc(args.start), _utc(args.end), args.cache or DEFAULT_CACHE
+            )
+        except Exception as exc:  # one symbol's failure is said; the others are still fetched
+            print(f"{symbol}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(result.describe(step))
+    return 1 if failed else 0
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from bot_runtime.api.validation import validate_spec
     from bot_runtime.backtest import run_backtest
@@ -111,7 +162,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"{spec.strategy.type} on {spec.market.feed} data ({spec.market.symbol} {spec.market.timeframe}, "
         f"cash {spec.broker.cash:g}, commission {spec.broker.commission:g})"
     )
-    report = run_backtest(spec, bars=args.bars)
+    feed = None
+    if args.history:
+        try:
+            feed = _history_feed(spec, args)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    report = run_backtest(spec, bars=args.bars, feed=feed)
     print(report.summary())
     if args.export:
         path = Path(args.export)
@@ -182,9 +240,36 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--seed", type=int)
     backtest.add_argument("--timeframe")
     backtest.add_argument("--cash", type=float)
+    backtest.add_argument(
+        "--history", action="store_true", help="replay downloaded candles (bot-runtime data download)"
+    )
+    backtest.add_argument("--from", dest="start", help="with --history: first candle, ISO date or time (UTC)")
+    backtest.add_argument("--to", dest="end", help="with --history: last candle, ISO date or time (UTC)")
+    backtest.add_argument(
+        "--cache",
+        type=Path,
+        help="the history cache (env BOTOPS_OHLCV_CACHE, default ~/.cache/tradingbot-operator/ohlcv)",
+    )
     backtest.add_argument("--export", help="write the trade list to FILE (.csv, or .json)")
     backtest.add_argument("--results", help="write the whole result as JSON to FILE")
     backtest.set_defaults(func=cmd_backtest)
+
+    data = commands.add_parser("data", help="market history for backtests")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    fetch = data_commands.add_parser(
+        "download", help="fetch OHLCV through ccxt into the local cache (resumable; gaps reported)"
+    )
+    fetch.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
+    fetch.add_argument("--symbols", required=True, help="comma-separated, e.g. BTC/USDT,ETH/USDT")
+    fetch.add_argument("--timeframe", default="1h")
+    fetch.add_argument("--from", dest="start", required=True, help="ISO date or time (UTC)")
+    fetch.add_argument("--to", dest="end", required=True, help="ISO date or time (UTC), exclusive")
+    fetch.add_argument(
+        "--cache",
+        type=Path,
+        help="the history cache (env BOTOPS_OHLCV_CACHE, default ~/.cache/tradingbot-operator/ohlcv)",
+    )
+    data.set_defaults(func=cmd_data)
 
     strategies = commands.add_parser("strategies", help="list strategies and logic mixins with their parameters")
     strategies.set_defaults(func=cmd_strategies)

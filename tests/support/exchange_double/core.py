@@ -107,6 +107,7 @@ class Behaviour:
     check_timestamps: bool = True  # enforce recvWindow / OKX's 30 s / Bybit's recv window
     maintenance: bool = False
     rejected_keys: set[str] = field(default_factory=set)  # API keys the venue refuses (auth failure)
+    missing_candles: tuple[tuple[int, int], ...] = ()  # [first, last] open times (ms) the venue has no candle for
 
 
 @dataclass
@@ -296,7 +297,9 @@ class Truth:
             stop = min(stop, first + (limit - 1) * step)
         else:
             first = max(first if first is not None else 0, stop - (limit - 1) * step)
-        return list(range(first, stop + 1, step)) if first <= stop else []
+        opens = range(first, stop + 1, step) if first <= stop else range(0)
+        missing = self.behaviour.missing_candles
+        return [t for t in opens if not any(a <= t <= b for a, b in missing)]
 
     # ------------------------------------------------------------------------------------ accounts
 
