@@ -11,18 +11,28 @@ from bot_runtime.api.models import TradingBotSpec
 from bot_runtime.brokers.paper import paper_broker
 from bot_runtime.btcompat import bt
 from bot_runtime.feeds import DataFeedFactory, timeframe_ms
+from bot_runtime.lots import LotRules
 from bot_runtime.results import BacktestReport, ClosedTrade, Refusal
 from bot_runtime.strategies import strategy_handler
 
 MARGIN = "not enough cash for the order and its commission"
 
 
-def fill_model(spec: TradingBotSpec) -> str:
+def fill_model(spec: TradingBotSpec, rules: LotRules) -> str:
     broker = spec.broker
+    when = (
+        "at the next bar's open"
+        if broker.fill == "nextOpen"
+        else "at the signal bar's close (cheat-on-close: for comparison, no live order can)"
+    )
+    lots = (
+        f"lot step {rules.step}, minimum quantity {rules.min_qty}, minimum order value {rules.min_notional}"
+        if rules != LotRules()
+        else "no lot rules (the venue's market is not known)"
+    )
     return (
-        "market orders fill at the signal bar's close (the paper broker's rule); "
-        f"commission {100 * broker.commission:g} % of the value, slippage {100 * broker.slippage:g} %; "
-        "stakes are sized net of commission and slippage"
+        f"market orders fill {when}; commission {100 * broker.commission:g} % of the value, slippage "
+        f"{100 * broker.slippage:g} %; {lots}; stakes are sized net of commission and slippage"
     )
 
 
@@ -72,12 +82,15 @@ class Recorder(bt.Analyzer):  # type: ignore[misc]
         )
 
 
-def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) -> BacktestReport:
+def run_backtest(
+    spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None, rules: LotRules | None = None
+) -> BacktestReport:
+    rules = rules or LotRules()
     klass, params = strategy_handler.parse_params(spec.strategy.type, spec.strategy.params)
     cerebro = bt.Cerebro(stdstats=False)
     data = feed if feed is not None else DataFeedFactory().historical(spec.market, bars=bars)
     cerebro.adddata(data)
-    cerebro.broker = paper_broker(spec.broker, risk=spec.risk)
+    cerebro.broker = paper_broker(spec.broker, risk=spec.risk, rules=rules)
     timeframe = timeframe_ms(spec.market.timeframe) // 1000
     cerebro.addstrategy(klass, config=params, risk=spec.risk, timeframe_seconds=timeframe)
     cerebro.addanalyzer(Recorder, _name="recorder")
@@ -86,7 +99,7 @@ def run_backtest(spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None) 
     seconds = time.perf_counter() - started
     recorded = strategy.analyzers.recorder
     return BacktestReport(
-        model=fill_model(spec),
+        model=fill_model(spec, rules),
         timeframe=timedelta(seconds=timeframe),
         start_value=spec.broker.cash,
         equity=recorded.equity,

@@ -89,15 +89,18 @@ def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
     spec["mode"] = "paper"
     if args.cash is not None:
         spec.setdefault("broker", {})["cash"] = args.cash
+    if args.fill:
+        spec.setdefault("broker", {})["fill"] = {"next-open": "nextOpen", "close": "close"}[args.fill]
     return spec
 
 
-def _history_feed(spec: Any, args: argparse.Namespace) -> Any:
-    """The downloaded candles of the spec's venue, symbol and timeframe, within --from/--to."""
+def _history_feed(spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The downloaded candles of the spec's venue, symbol and timeframe within --from/--to, and the market's lot
+    rules saved with them."""
     from bot_runtime.feeds import timeframe_ms
     from bot_runtime.feeds.base import ListFeed
     from bot_runtime.feeds.replay import csv_bars
-    from bot_runtime.history import DEFAULT_CACHE, cache_file
+    from bot_runtime.history import DEFAULT_CACHE, cache_file, load_rules
 
     market = spec.market
     path = cache_file(args.cache or DEFAULT_CACHE, market.exchange, market.symbol, market.timeframe)
@@ -113,7 +116,7 @@ def _history_feed(spec: Any, args: argparse.Namespace) -> Any:
     if not bars:
         raise ValueError(f"{path} holds no candle between --from and --to")
     print(f"history: {len(bars)} candles from {path}")
-    return ListFeed(bars=bars)
+    return ListFeed(bars=bars), load_rules(path.parent)
 
 
 def _utc(text: str) -> datetime:
@@ -162,14 +165,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"{spec.strategy.type} on {spec.market.feed} data ({spec.market.symbol} {spec.market.timeframe}, "
         f"cash {spec.broker.cash:g}, commission {spec.broker.commission:g})"
     )
-    feed = None
+    feed, rules = None, None
     if args.history:
         try:
-            feed = _history_feed(spec, args)
+            feed, rules = _history_feed(spec, args)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    report = run_backtest(spec, bars=args.bars, feed=feed)
+    report = run_backtest(spec, bars=args.bars, feed=feed, rules=rules)
     print(report.summary())
     if args.export:
         path = Path(args.export)
@@ -240,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--seed", type=int)
     backtest.add_argument("--timeframe")
     backtest.add_argument("--cash", type=float)
+    backtest.add_argument(
+        "--fill",
+        choices=("next-open", "close"),
+        help="market orders fill at the next bar's open (default, what live orders get) or at the signal bar's "
+        "close (cheat-on-close, to compare)",
+    )
     backtest.add_argument(
         "--history", action="store_true", help="replay downloaded candles (bot-runtime data download)"
     )

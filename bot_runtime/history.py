@@ -11,6 +11,7 @@ have (a maintenance window, a halted market) are reported as gaps, never invente
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ import ccxt
 
 from bot_runtime.exchange import Pacer
 from bot_runtime.feeds import timeframe_ms
+from bot_runtime.lots import TICK_SIZE, LotRules
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,27 @@ def download(
                 break  # nothing more at the venue
             since = int(candles[-1][0]) + step
     result.gaps = find_gaps(opens, start_ms, min(end_ms, exchange.milliseconds() - step + 1), step)
+    save_rules(exchange, symbol, path.parent / "market.json")
     return result
+
+
+def save_rules(exchange: Any, symbol: str, path: Path) -> None:
+    """The market's lot rules beside its candles, so an offline backtest applies them as the live broker does."""
+    market = exchange.market(symbol)
+    kept = {
+        "precision": market.get("precision"),
+        "limits": market.get("limits"),
+        "precisionMode": exchange.precisionMode,
+    }
+    path.write_text(json.dumps(kept, indent=2, default=str))
+
+
+def load_rules(directory: Path) -> LotRules:
+    path = directory / "market.json"
+    if not path.is_file():
+        return LotRules()
+    market = json.loads(path.read_text())
+    return LotRules.of_market(market, market.get("precisionMode", TICK_SIZE))
 
 
 def _page(

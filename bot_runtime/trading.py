@@ -91,7 +91,13 @@ def build_broker(
 ) -> Any:
     """The paper or live broker, behind the order gate; a flatten halt closes through it at once."""
     if found is None:
-        broker = paper_broker(ctx.spec.broker, gate, client_id=orders.client_order_id, on_lease_lost=orders.lease_lost)
+        broker = paper_broker(
+            ctx.spec.broker,
+            gate,
+            client_id=orders.client_order_id,
+            on_lease_lost=orders.lease_lost,
+            rules=market.rules,  # the venue's lot rules when its market is known, as the live broker has them
+        )
         gate.on_flatten = broker.flattener.ask
         return broker
     settings = ctx.settings

@@ -139,6 +139,11 @@ class BrokerSpec(Model):
         le=0.1,
         description="Paper mode: slippage applied to fills as a fraction of price.",
     )
+    fill: Literal["nextOpen", "close"] = Field(
+        default="nextOpen",
+        description="Paper mode and backtests: a market order fills at the next bar's open (nextOpen, what a "
+        "live order gets) or at the close of the bar that signalled it (close: cheat-on-close, for comparison).",
+    )
     credentials_secret_ref: CredentialsSecretRef | None = Field(
         default=None,
         description="Live mode: the Secret with the exchange credentials. They reach the bot pod as "

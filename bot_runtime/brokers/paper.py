@@ -1,10 +1,11 @@
 """Paper trading: Backtrader's BackBroker with the spec's cash, commission and slippage, behind the same
 order gate as the live broker, accepting the same order types.
 
-Market orders fill at the close of the bar that triggered them (cheat-on-close): on a live feed the
-next bar's open is a whole timeframe away, and the signal bar's close is the price a real market
-order would get. Backtests use the same rule, so a backtest and a paper bot agree. A flatten fills at
-the last price at once, bars or no bars.
+Market orders fill at the next bar's open (`broker.fill: nextOpen`, the default): the first price a
+live order could get after its signal bar closed. `fill: close` fills them at the signal bar's close
+(cheat-on-close), for comparison only. Amounts follow the venue's lot rules as the live broker applies
+them (bot_runtime.lots), when the venue's market is known. Backtests use the same broker, so a backtest
+and a paper bot agree. A flatten fills at the last price at once, bars or no bars.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot_runtime.api.models import BrokerSpec, RiskSpec
 from bot_runtime.brokers.gating import Flattener, Gate, request_of
 from bot_runtime.btcompat import bt
 from bot_runtime.db.repository import LeaseLost
+from bot_runtime.lots import LotRules
 from bot_runtime.risk import RiskGate
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,12 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         gate: Gate,
         client_id: Callable[[int], str] = lambda ref: f"bt-{ref}",
         on_lease_lost: Callable[[LeaseLost], None] | None = None,
+        rules: LotRules | None = None,
+        fill: str = "nextOpen",
     ) -> None:
         super().__init__()
         self.gate, self.client_id, self.on_lease_lost = gate, client_id, on_lease_lost
+        self.rules, self.fill = rules or LotRules(), fill
         self.flattener = Flattener()
 
     def submit(self, order: Any, check: bool = True) -> Any:
@@ -38,6 +43,12 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         refused parent is rejected by Backtrader itself)."""
         cid = self.client_id(order.ref)
         order.addinfo(client_order_id=cid)
+        flatten = str(order.info.get("reason") or "").startswith("flatten")
+        if order.exectype in (None, bt.Order.Market) and self.fill == "nextOpen" and not flatten:
+            order.addinfo(coc=False)  # the broker's cheat-on-close stays for flattens only: they fill at once
+        refusal = self._fit(order)
+        if refusal is not None:
+            return self._refuse(order, cid, refusal)
         position = float(self.getposition(order.data).size)
         open_orders = len([o for o in self.pending if o.alive()])
         try:
@@ -48,12 +59,28 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
                 self.on_lease_lost(exc)
         if refusal is None:
             return super().submit(order, check)
+        return self._refuse(order, cid, refusal)
+
+    def _refuse(self, order: Any, cid: str, refusal: str) -> Any:
         order.addinfo(reject_reason=refusal, refused=True)
         order.reject(self)
         self.notify(order)
         self._ococheck(order)
         self.gate.release(cid)
         return order
+
+    def _fit(self, order: Any) -> str | None:
+        """The venue's lot rules, as the live broker applies them: the amount rounded down to the lot step,
+        refused below the minimum quantity or order value."""
+        if self.rules == LotRules() or not len(order.data):
+            return None
+        price = float(order.price or order.data.close[0])
+        fitted = self.rules.fit(abs(float(order.size)), price)
+        if not fitted.ok:
+            return fitted.reason
+        size = float(fitted.amount) if order.isbuy() else -float(fitted.amount)
+        order.size = order.created.size = order.executed.remsize = size
+        return None
 
     def notify(self, order: Any) -> None:
         if order.status in (order.Completed, order.Canceled, order.Expired, order.Margin, order.Rejected):
@@ -82,7 +109,7 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
 
 
 def paper_broker(spec: BrokerSpec, gate: Gate | None = None, risk: RiskSpec | None = None, **kwargs: Any) -> Any:
-    broker = PaperBroker(gate if gate is not None else RiskGate(risk or RiskSpec()), **kwargs)
+    broker = PaperBroker(gate if gate is not None else RiskGate(risk or RiskSpec()), fill=spec.fill, **kwargs)
     broker.setcash(spec.cash)
     broker.setcommission(commission=spec.commission)
     if spec.slippage:

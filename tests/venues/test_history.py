@@ -82,6 +82,8 @@ def test_the_commands_download_two_symbols_and_backtest_the_cache(
     assert main([*spec, *span]) == 0
     out = capsys.readouterr().out
     assert "history: 564 candles from" in out and "bars            564" in out
+    assert "fill model      market orders fill at the next bar's open" in out
+    assert "lot step 0.0001, minimum quantity 0.0001" in out  # the venue's rules, saved with the candles
 
     assert main([*spec, "--symbol", "SOL/USDT", *span]) == 2  # the last --symbol wins: nothing downloaded for it
     err = capsys.readouterr().err
