@@ -226,6 +226,9 @@ def fleet(kubeconfig: Path, url: str, health_port: int) -> list[Supervised]:
         "DATABASE_URL": url,
         "PYTHONUNBUFFERED": "1",
         "BOTOPS_LEADER_LEASE_SECONDS": "10",
+        # a bot process killed with the local node holds its lease for up to 30 s: its successor waits for it
+        # instead of exiting into the operator's restart back-off
+        "BOTOPS_RUNTIME_ENV": json.dumps({"BOTOPS_LEASE_WAIT_SECONDS": "45"}),
     }
     env.pop("KUBERNETES_SERVICE_HOST", None)
     operator = [

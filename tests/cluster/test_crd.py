@@ -36,7 +36,7 @@ def test_apiserver_rejects_bad_manifest_naming_the_field(
 def test_valid_manifest_is_defaulted_and_shown_in_columns(control_plane: ControlPlane, namespace: str) -> None:
     status, body = control_plane.request("POST", BOTS.format(ns=namespace), manifest("good", BASE_SPEC))
     assert status == 201, body
-    assert body["spec"]["broker"] == {"cash": 10000.0, "commission": 0.001, "slippage": 0.0}
+    assert body["spec"]["broker"] == {"cash": 10000.0, "commission": 0.001, "slippage": 0.0, "fill": "nextOpen"}
     assert body["spec"]["risk"] == {"maxOpenOrders": 5}
     assert body["spec"]["restartPolicy"]["maxRestarts"] == 5
     req = urllib.request.Request(control_plane.server + BOTS.format(ns=namespace))
