@@ -69,6 +69,21 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         self.gate.release(cid)
         return order
 
+    def _try_exec_market(self, order: Any, popen: float, phigh: float, plow: float) -> None:
+        """An entry sized as a fraction of cash (`stake` in its info) is sized again at its fill price, as a
+        venue's quote-amount order spends what it is given: a next open above the signal's close must not
+        turn an all-in stake into a refusal."""
+        stake = order.info.get("stake")
+        cheat = self.p.coc and order.info.get("coc", True)
+        if stake and order.isbuy() and not cheat and popen:
+            price = popen * (1.0 + (self.p.slip_perc if self.p.slip_open else 0.0))
+            commission = float(self.getcommissioninfo(order.data).getcommission(1.0, price)) / price
+            affordable = self.getcash() * stake / (price * (1.0 + commission)) * (1.0 - 1e-9)
+            size = float(self.rules.floor(affordable)) if self.rules.step else affordable
+            if 0 < size < order.executed.remsize:
+                order.size = order.created.size = order.executed.remsize = size
+        super()._try_exec_market(order, popen, phigh, plow)
+
     def _fit(self, order: Any) -> str | None:
         """The venue's lot rules, as the live broker applies them: the amount rounded down to the lot step,
         refused below the minimum quantity or order value."""

@@ -52,4 +52,6 @@ class AdvancedStrategyFramework(BotStrategy):
             price = float(self.data.close[0])
             risk_budget = self.equity() * self.cfg.risk_fraction
             size = risk_budget / (price * self.cfg.stop_loss_pct)
-            self.enter_long(min(size, self.affordable(1.0, price)), f"score {score:.2f} >= {self.cfg.threshold:g}")
+            self.enter_long(
+                min(size, self.affordable(1.0, price)), stake=1.0, reason=f"score {score:.2f} >= {self.cfg.threshold:g}"
+            )

@@ -285,16 +285,17 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
         cost = price * (1.0 + slippage) * (1.0 + commission)
         return float(self.broker.getcash()) * cash_fraction / cost * (1.0 - 1e-9)  # no rounding past the last cent
 
-    def enter_long(self, size: float, reason: str) -> Any:
+    def enter_long(self, size: float, reason: str, stake: float | None = None) -> Any:
         """Buy at market; sized within max_position_size. Not tried while the bot is reducing or halted (the
-        broker's gate would refuse it: no refusal to report on every bar)."""
+        broker's gate would refuse it: no refusal to report on every bar). `stake`: the fraction of cash the
+        size came from, so a simulated fill at another price is sized again within it."""
         if self.risk.max_position_size is not None:
             size = min(size, self.risk.max_position_size - float(self.position.size))
         if self.gate.state()[0] != "active":
             return None
         self.entry_time = None
         self.high_since_entry = 0.0
-        return self.buy(size=size, exectype=bt.Order.Market, reason=reason)
+        return self.buy(size=size, exectype=bt.Order.Market, reason=reason, stake=stake)
 
     def exit_long(self, reason: str) -> Any:
         if float(self.position.size) <= 0:

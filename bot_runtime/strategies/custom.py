@@ -43,4 +43,5 @@ class CustomStrategy(BotStrategy):
             return
         if self.entry.signal() > 0:
             price = float(self.data.close[0])
-            self.enter_long(self.affordable(self.cfg.stake, price), f"{self.entry.name}: entry signal")
+            size = self.affordable(self.cfg.stake, price)
+            self.enter_long(size, f"{self.entry.name}: entry signal", stake=self.cfg.stake)
