@@ -47,8 +47,8 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         if order.exectype in (None, bt.Order.Market) and self.fill == "nextOpen" and not flatten:
             order.addinfo(coc=False)  # the broker's cheat-on-close stays for flattens only: they fill at once
         refusal = self._fit(order)
-        if refusal is not None:
-            return self._refuse(order, cid, refusal)
+        if refusal is not None:  # never sent, as the live broker skips it: an order_skipped event says why
+            return self._refuse(order, cid, refusal, skipped=True)
         position = float(self.getposition(order.data).size)
         open_orders = len([o for o in self.pending if o.alive()])
         try:
@@ -61,8 +61,8 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
             return super().submit(order, check)
         return self._refuse(order, cid, refusal)
 
-    def _refuse(self, order: Any, cid: str, refusal: str) -> Any:
-        order.addinfo(reject_reason=refusal, refused=True)
+    def _refuse(self, order: Any, cid: str, refusal: str, skipped: bool = False) -> Any:
+        order.addinfo(reject_reason=refusal, **({"skipped": True} if skipped else {"refused": True}))
         order.reject(self)
         self.notify(order)
         self._ococheck(order)
