@@ -20,6 +20,14 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def affordable(cash: float, price: float, commission_rate: float, slippage: float = 0.0) -> float:
+    """What `cash` buys at `price` with the slippage and the commission paid from it: a hair under, so float
+    rounding never takes the cost past the cash (an all-in stake fits instead of being refused)."""
+    if price <= 0:
+        return 0.0
+    return cash / (price * (1.0 + slippage) * (1.0 + commission_rate)) * (1.0 - 1e-9)
+
+
 @dataclass(frozen=True)
 class Fitted:
     amount: Decimal  # what may be sent (0 when nothing may)

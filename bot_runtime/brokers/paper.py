@@ -18,7 +18,7 @@ from bot_runtime.api.models import BrokerSpec, RiskSpec
 from bot_runtime.brokers.gating import Flattener, Gate, request_of
 from bot_runtime.btcompat import bt
 from bot_runtime.db.repository import LeaseLost
-from bot_runtime.lots import LotRules
+from bot_runtime.lots import LotRules, affordable
 from bot_runtime.risk import RiskGate
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,11 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         stake = order.info.get("stake")
         cheat = self.p.coc and order.info.get("coc", True)
         if stake and order.isbuy() and not cheat and popen:
-            price = popen * (1.0 + (self.p.slip_perc if self.p.slip_open else 0.0))
-            commission = float(self.getcommissioninfo(order.data).getcommission(1.0, price)) / price
-            affordable = self.getcash() * stake / (price * (1.0 + commission)) * (1.0 - 1e-9)
-            size = float(self.rules.floor(affordable)) if self.rules.step else affordable
+            slippage = self.p.slip_perc if self.p.slip_open else 0.0
+            commission = float(self.getcommissioninfo(order.data).getcommission(1.0, popen)) / popen
+            size = float(self.rules.floor(affordable(self.getcash() * stake, popen, commission, slippage)))
             if 0 < size < order.executed.remsize:
-                order.size = order.created.size = order.executed.remsize = size
+                _resize(order, size)
         super()._try_exec_market(order, popen, phigh, plow)
 
     def _fit(self, order: Any) -> str | None:
@@ -93,8 +92,7 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         fitted = self.rules.fit(abs(float(order.size)), price)
         if not fitted.ok:
             return fitted.reason
-        size = float(fitted.amount) if order.isbuy() else -float(fitted.amount)
-        order.size = order.created.size = order.executed.remsize = size
+        _resize(order, float(fitted.amount) if order.isbuy() else -float(fitted.amount))
         return None
 
     def notify(self, order: Any) -> None:
@@ -121,6 +119,11 @@ class PaperBroker(bt.brokers.BackBroker):  # type: ignore[misc]
         order = self.sell(owner=None, data=data, size=position, exectype=bt.Order.Market, reason=f"flatten: {reason}")
         refused = order.status in (order.Rejected, order.Margin)
         self.flattener.tried(order.info.get("reject_reason") or "rejected" if refused else None)
+
+
+def _resize(order: Any, size: float) -> None:
+    """An order's size before it executes (what Backtrader reads to create, size and fill it)."""
+    order.size = order.created.size = order.executed.remsize = size
 
 
 def paper_broker(spec: BrokerSpec, gate: Gate | None = None, risk: RiskSpec | None = None, **kwargs: Any) -> Any:

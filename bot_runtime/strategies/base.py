@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
+from bot_runtime import lots
 from bot_runtime.api.models import RiskSpec
 from bot_runtime.brokers.gating import Gate
 from bot_runtime.btcompat import bt
@@ -282,8 +283,7 @@ class BotStrategy(bt.Strategy):  # type: ignore[misc]
             return 0.0
         commission = float(self.broker.getcommissioninfo(self.data).getcommission(1.0, price)) / price
         slippage = float(getattr(self.broker.p, "slip_perc", 0.0) or 0.0)
-        cost = price * (1.0 + slippage) * (1.0 + commission)
-        return float(self.broker.getcash()) * cash_fraction / cost * (1.0 - 1e-9)  # no rounding past the last cent
+        return lots.affordable(float(self.broker.getcash()) * cash_fraction, price, commission, slippage)
 
     def enter_long(self, size: float, reason: str, stake: float | None = None) -> Any:
         """Buy at market; sized within max_position_size. Not tried while the bot is reducing or halted (the
