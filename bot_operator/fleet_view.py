@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot_runtime.db.fleet import FleetControls, Halt
+from bot_runtime.db.fleet import BotRef, FleetControls
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import ExposureCap
 from bot_runtime.db.schema import TradingBot as BotRow
@@ -21,14 +21,9 @@ def bot_name(row: BotRow) -> str:
     return row.external_ref or f"row {row.id} ({row.name})"
 
 
-def _halt_applies(halt: Halt, row: BotRow) -> bool:
-    if halt.scope == "all":
-        return True
-    if halt.scope == "user":
-        return row.user_id is not None and halt.value == str(row.user_id)
-    if halt.scope == "namespace":
-        return (row.external_ref or "").startswith(f"{halt.value}/")
-    return halt.scope == "bot" and halt.value == row.external_ref
+def _ref(row: BotRow) -> BotRef:
+    namespace, _, name = (row.external_ref or "").partition("/")
+    return BotRef(row.id, row.user_id, namespace, name)
 
 
 def _cap_applies(cap: ExposureCap, row: BotRow) -> bool:
@@ -60,7 +55,7 @@ def bots(repo: BotRepository, fleet: FleetControls, namespace: str | None, user_
             "lastHeartbeat": _time(r.last_heartbeat),
             "position": r.position,
             "pnl": r.pnl,
-            "halts": [h.id for h in halts if _halt_applies(h, r)],
+            "halts": [h.id for h in halts if h.applies_to(_ref(r))],
             "caps": [f"{c.scope}:{c.max_notional:g}" for c in caps if _cap_applies(c, r)],
             # the keyed fingerprint's head: enough to see two bots share an account, never the key
             "account": r.account_fingerprint[:12] if r.account_fingerprint else None,

@@ -54,6 +54,15 @@ class Halt:
     created_at: datetime
     mode: str = "reducing"  # reducing: exits and stops still fire; halted: nothing goes
 
+    def applies_to(self, bot: BotRef) -> bool:
+        """In Python what `_applies_to` asks the database (a listing of every bot reads the halts once)."""
+        return (self.scope, self.value) in (
+            ("all", self.value),
+            ("user", str(bot.user_id)),
+            ("namespace", bot.namespace),
+            ("bot", bot.ref),
+        )
+
     def describe(self) -> str:
         where = "all bots" if self.scope == "all" else f"{self.scope} {self.value}"
         stop = ", full stop" if self.mode == "halted" else ""
@@ -84,6 +93,7 @@ def _halt(row: FleetHalt) -> Halt:
 
 
 def _applies_to(bot: BotRef) -> Any:
+    """The halts of a bot (Halt.applies_to is the same rule in Python)."""
     return sa.or_(
         FleetHalt.scope == "all",
         sa.and_(FleetHalt.scope == "user", FleetHalt.value == str(bot.user_id)),
