@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bot_runtime.db.fleet import FleetControls
     from bot_runtime.db.repository import BotRepository
 
-from bot_runtime.logs import LOG_FORMATS, configure_logging
+from bot_runtime.logs import add_log_format, configure_logging
 
 log = logging.getLogger("bot_operator")
 
@@ -213,12 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"),
         help="DEBUG, INFO, WARNING or ERROR (env BOTOPS_LOG_LEVEL)",
     )
-    parser.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        default=os.environ.get("BOTOPS_LOG_FORMAT", "text"),
-        help="text, or json: one object per line for log pipelines (env BOTOPS_LOG_FORMAT)",
-    )
+    add_log_format(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the operator (leader election, reconcile, database sync)")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.logs import LOG_FORMATS, configure_logging
+from bot_runtime.logs import add_log_format, configure_logging
 
 log = logging.getLogger("bot_runtime")
 
@@ -210,18 +210,19 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+CACHE_ARGUMENT: dict[str, Any] = {
+    "type": Path,
+    "help": "the history cache (env BOTOPS_OHLCV_CACHE, default ~/.cache/tradingbot-operator/ohlcv)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bot-runtime",
         description="Runs one TradingBot's strategy (StrategyInstance), backtests a strategy, lists strategies.",
     )
     parser.add_argument("--log-level", default=os.environ.get("BOTOPS_LOG_LEVEL", "INFO"))
-    parser.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        default=os.environ.get("BOTOPS_LOG_FORMAT", "text"),
-        help="text, or json: one object per line (env BOTOPS_LOG_FORMAT)",
-    )
+    add_log_format(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a TradingBot (what the bot pod does)")
@@ -254,11 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--from", dest="start", help="with --history: first candle, ISO date or time (UTC)")
     backtest.add_argument("--to", dest="end", help="with --history: last candle, ISO date or time (UTC)")
-    backtest.add_argument(
-        "--cache",
-        type=Path,
-        help="the history cache (env BOTOPS_OHLCV_CACHE, default ~/.cache/tradingbot-operator/ohlcv)",
-    )
+    backtest.add_argument("--cache", **CACHE_ARGUMENT)
     backtest.add_argument("--export", help="write the trade list to FILE (.csv, or .json)")
     backtest.add_argument("--results", help="write the whole result as JSON to FILE")
     backtest.set_defaults(func=cmd_backtest)
@@ -273,11 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--timeframe", default="1h")
     fetch.add_argument("--from", dest="start", required=True, help="ISO date or time (UTC)")
     fetch.add_argument("--to", dest="end", required=True, help="ISO date or time (UTC), exclusive")
-    fetch.add_argument(
-        "--cache",
-        type=Path,
-        help="the history cache (env BOTOPS_OHLCV_CACHE, default ~/.cache/tradingbot-operator/ohlcv)",
-    )
+    fetch.add_argument("--cache", **CACHE_ARGUMENT)
     data.set_defaults(func=cmd_data)
 
     strategies = commands.add_parser("strategies", help="list strategies and logic mixins with their parameters")

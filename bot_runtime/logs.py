@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
 import time
 from typing import IO, Any
 
@@ -30,6 +32,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
+
+
+def add_log_format(parser: argparse.ArgumentParser) -> None:
+    """`--log-format` of both commands."""
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("BOTOPS_LOG_FORMAT", "text"),
+        help="text, or json: one object per line for log pipelines (env BOTOPS_LOG_FORMAT)",
+    )
 
 
 def configure_logging(level: str, log_format: str = "text", stream: IO[str] | None = None) -> None:

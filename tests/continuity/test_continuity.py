@@ -78,11 +78,7 @@ def test_paper_state_survives_a_killed_runtime_and_the_stop_loss_still_protects(
 
     second = start_runtime(bot, extra_env=RESTART, label="second")
     second.wait_for_log(r"onStart adopt: found position [0-9.]+ @ [0-9.]+ in the saved state; adopted", 60)
-    status = wait_for(
-        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE" and s,
-        60,
-        "the second runtime's status",
-    )
+    status = bot.live_status(2, "the second runtime's status")
     assert status["position"] == pytest.approx(saved["position"])
     assert status["cash"] == pytest.approx(saved["cash"])
     assert status["tradeCount"] == before.trade_count  # counts continue, they do not reset
@@ -122,11 +118,7 @@ def test_a_paper_account_kept_across_a_cash_change_is_said_and_can_start_over(
     bot.patch_spec({"broker": {"cash": 12_000}})
 
     second = start_runtime(bot, extra_env=RESTART, label="second")
-    status = wait_for(
-        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE" and s,
-        60,
-        "the second runtime's status",
-    )
+    status = bot.live_status(2, "the second runtime's status")
     assert status["differs"].startswith("spec.broker.cash is 12000.00 but this paper bot continues its saved account")
     assert f"bot-operator bot reset-paper {bot.namespace}/{bot.name}" in status["differs"]
     assert status["position"] == pytest.approx(saved["position"])
@@ -139,11 +131,7 @@ def test_a_paper_account_kept_across_a_cash_change_is_said_and_can_start_over(
     assert "the next start begins from spec.broker.cash" in capsys.readouterr().out
     third = start_runtime(bot, extra_env=RESTART, label="third")
     third.wait_for_log(r"onStart adopt: no position in the saved state", 60)
-    status = wait_for(
-        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 4 and s.get("feedState") == "LIVE" and s,
-        60,
-        "the third runtime's status",
-    )
+    status = bot.live_status(4, "the third runtime's status")
     assert status.get("differs") is None and abs(status["pnl"] - (status["equity"] - 12_000)) < 1e-6
     assert [e.message for e in repository.events(bot.bot_id, "paper_reset")] == ["paper account started over by tester"]
     third.terminate()

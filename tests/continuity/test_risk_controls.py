@@ -128,11 +128,7 @@ def test_a_restart_adopts_the_stop_resting_at_the_venue_and_trades_on(
     runtime.wait(10)
     restarted = start_runtime(bot, exchange_url=binance.url, extra_env={**live_env(bot), **RESTART}, label="again")
     restarted.wait_for_log(r"start reconciliation: position 0\.[1-9]", 60)  # half a coin less the fee in coins
-    status = wait_for(
-        lambda: (s := bot.runtime_status()).get("leaseToken", 0) >= 2 and s.get("feedState") == "LIVE" and s,
-        60,
-        "the restarted runtime live",
-    )
+    status = bot.live_status(2, "the restarted runtime live")
     assert Decimal(str(status.get("position"))).quantize(Decimal("0.00001")) == held(repository, bot) > 0, (
         restarted.log()[-3000:]
     )

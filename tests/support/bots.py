@@ -115,6 +115,17 @@ class Bot:
     def runtime_status(self) -> dict[str, Any]:
         return dict((self.resource().get("status") or {}).get("runtime") or {})
 
+    def live_status(self, lease_token: int, what: str, timeout: float = 60) -> dict[str, Any]:
+        """status.runtime once a runtime holding at least `lease_token` trades on a live feed."""
+        status: dict[str, Any] = wait_for(
+            lambda: (
+                (s := self.runtime_status()).get("leaseToken", 0) >= lease_token and s.get("feedState") == "LIVE" and s
+            ),
+            timeout,
+            what,
+        )
+        return status
+
     def retire(self) -> None:
         """Free what the bot holds in the shared session database (its account claim, a halt its runtime
         set), so a test that failed halfway cannot refuse or halt the next test's bots."""
