@@ -18,7 +18,7 @@ help:
 $(INSTALLED): pyproject.toml examples/strategy-plugin/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,charts]'
 	$(BIN)/python -m pip install -q --no-deps -e examples/strategy-plugin  # the plug-in the registry tests discover
 	@touch $@
 

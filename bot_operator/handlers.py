@@ -31,7 +31,14 @@ def bot_event(*, type: str | None, name: str, namespace: str | None, body: Any, 
         memo.reconciler.bot_seen(namespace, name, body)
 
 
+@kopf.on.event(c.GROUP, c.VERSION, c.BACKTEST_PLURAL)
+def backtest_event(*, type: str | None, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    if type != "DELETED":  # its pod goes with it (garbage collector); its result rows stay
+        memo.backtests.seen(namespace, name)
+
+
 @kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED_BY: c.MANAGER})
 def pod_event(*, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
-    owners = meta.get("ownerReferences") or []
-    memo.reconciler.reconcile_owner_of(namespace, [dict(o) for o in owners])
+    owners = [dict(o) for o in meta.get("ownerReferences") or []]
+    memo.reconciler.reconcile_owner_of(namespace, owners)
+    memo.backtests.pod_changed(namespace, owners)

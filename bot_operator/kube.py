@@ -152,6 +152,35 @@ class Cluster:
 
     # ----------------------------------------------------------------------------- bot children
 
+    # -------------------------------------------------------------------------------- Backtests
+
+    def list_backtests(self, namespace: str | None) -> list[dict[str, Any]]:
+        result: Any
+        if namespace:
+            result = self.objects.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.BACKTEST_PLURAL)
+        else:
+            result = self.objects.list_cluster_custom_object(c.GROUP, c.VERSION, c.BACKTEST_PLURAL)
+        return list(result.get("items", []))
+
+    def read_backtest(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(
+                self.objects.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.BACKTEST_PLURAL, name)
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch_backtest_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        patch = self.objects.patch_namespaced_custom_object_status
+        body = {"status": status}
+        self._write(
+            "patch", patch, c.GROUP, c.VERSION, namespace, c.BACKTEST_PLURAL, name, body, _content_type=MERGE_PATCH
+        )
+
+    # ------------------------------------------------------------------------------------- pods
+
     def list_bot_pods(self, namespace: str | None) -> dict[tuple[str, str], dict[str, Any]]:
         """Every bot pod (by namespace and name), in one call; plain JSON (the client's models cost ~1 ms a pod)."""
         selector: str = f"{c.LABEL_MANAGED_BY}={c.MANAGER}"

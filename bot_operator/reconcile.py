@@ -243,7 +243,7 @@ class Reconciler:
             self.cluster.patch_bot_metadata(namespace, name, {c.LABEL_BOT_ID: str(bot_id)})
         if spec is not None:
             self._ensure_children(bot, wanted_labels)
-            self._ensure_namespace_objects(namespace)
+            self.ensure_namespace_objects(namespace)
 
         pod = (
             listing.pods.get((namespace, pod_name(name)))
@@ -405,8 +405,9 @@ class Reconciler:
             self.cluster.ensure(obj, likely_new=new)
         self._children_checked[key] = (mark, now)
 
-    def _ensure_namespace_objects(self, namespace: str) -> None:
-        """What the bots of a namespace share: the runtime's database Secret and the bot pods' NetworkPolicy."""
+    def ensure_namespace_objects(self, namespace: str) -> None:
+        """What the bots and backtests of a namespace share: the runtime's database Secret and the runtime pods'
+        NetworkPolicy."""
         checked, now = self._namespaces_checked.get(namespace), time.monotonic()
         if checked is not None and now - checked < self.settings.children_check_seconds:
             return

@@ -19,6 +19,7 @@ import kopf
 
 from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
 from bot_operator.alerts import OwnerAlerts
+from bot_operator.backtest_runs import BacktestReconciler
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
@@ -28,6 +29,7 @@ from bot_operator.sync import Syncer
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBot
 from bot_runtime.db import migrate
+from bot_runtime.db.backtest_results import BacktestStore
 from bot_runtime.db.engine import DB_ERRORS, create_engine
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import TradingBot as BotRow
@@ -71,6 +73,9 @@ class Operator:
         cluster = Cluster(self.api, "reconciler", self.metrics.api_writes)
         self.alerts = OwnerAlerts(settings, cluster, self.repo, self.metrics.registry)
         self.reconciler = Reconciler(settings, cluster, self.repo, self.metrics, self.alerts)
+        self.backtests = BacktestReconciler(
+            settings, cluster, BacktestStore(engine), self.reconciler.ensure_namespace_objects
+        )
         self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo, self.metrics)
         self.stop = threading.Event()
         self.leading = False
@@ -165,7 +170,7 @@ class Operator:
                     settings=kopf_settings(),
                     standalone=True,
                     stop_flag=self.stop,
-                    memo=kopf.Memo(reconciler=self.reconciler),
+                    memo=kopf.Memo(reconciler=self.reconciler, backtests=self.backtests),
                     **scope,
                 )
             finally:
@@ -195,6 +200,7 @@ class Operator:
                         log.exception("reconcile of %s failed", bot.ref)
                 self.metrics.set_phases(dict(phases))
                 self._mark_vanished(bots, namespace, rows)
+                self.backtests.pass_all(namespace)
             except DB_ERRORS as exc:  # an outage, already reported per bot: no traceback every pass
                 log.warning("periodic pass: database unreachable (%s); retrying", type(exc).__name__)
             except Exception:

@@ -3,6 +3,7 @@ trader reads (bot_runtime.results): the fill model, the figures, each trade and 
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -82,8 +83,34 @@ class Recorder(bt.Analyzer):  # type: ignore[misc]
         )
 
 
+class Progress(bt.Analyzer):  # type: ignore[misc]
+    """A progress bar on stderr for long runs (tqdm), moved every EVERY bars so it costs nothing per bar."""
+
+    EVERY = 1000
+
+    def start(self) -> None:
+        from tqdm import tqdm
+
+        self.count = 0
+        self.bar = tqdm(total=self.data.buflen(), unit="bar", desc="backtest", file=sys.stderr)
+
+    def next(self) -> None:
+        self.count += 1
+        if self.count % self.EVERY == 0:
+            self.bar.update(self.EVERY)
+
+    def stop(self) -> None:
+        self.bar.update(self.count % self.EVERY)
+        self.bar.close()
+
+
 def run_backtest(
-    spec: TradingBotSpec, *, bars: int = 10_000, feed: Any = None, rules: LotRules | None = None
+    spec: TradingBotSpec,
+    *,
+    bars: int = 10_000,
+    feed: Any = None,
+    rules: LotRules | None = None,
+    progress: bool = False,
 ) -> BacktestReport:
     rules = rules or LotRules()
     klass, params = strategy_handler.parse_params(spec.strategy.type, spec.strategy.params)
@@ -94,6 +121,8 @@ def run_backtest(
     timeframe = timeframe_ms(spec.market.timeframe) // 1000
     cerebro.addstrategy(klass, config=params, risk=spec.risk, timeframe_seconds=timeframe)
     cerebro.addanalyzer(Recorder, _name="recorder")
+    if progress:
+        cerebro.addanalyzer(Progress)
     started = time.perf_counter()
     (strategy,) = cerebro.run()
     seconds = time.perf_counter() - started

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,31 +97,22 @@ def _backtest_spec(args: argparse.Namespace) -> dict[str, Any]:
 def _history_feed(spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     """The downloaded candles of the spec's venue, symbol and timeframe within --from/--to, and the market's lot
     rules saved with them."""
-    from bot_runtime.feeds import timeframe_ms
     from bot_runtime.feeds.base import ListFeed
-    from bot_runtime.feeds.replay import csv_bars
-    from bot_runtime.history import DEFAULT_CACHE, cache_file, load_rules
+    from bot_runtime.history import DEFAULT_CACHE, cached_series
 
     market = spec.market
-    path = cache_file(args.cache or DEFAULT_CACHE, market.exchange, market.symbol, market.timeframe)
-    if not path.is_file():
-        raise ValueError(
-            f"no downloaded history at {path}: run `bot-runtime data download --exchange {market.exchange} "
-            f"--symbols {market.symbol} --timeframe {market.timeframe} --from ... --to ...` first"
-        )
-    start = _utc(args.start).timestamp() * 1000 if args.start else float("-inf")
-    end = _utc(args.end).timestamp() * 1000 if args.end else float("inf")
-    step = timeframe_ms(market.timeframe)
-    bars = [b for b in csv_bars(path) if start <= b.close_ms - step < end]  # opened in [from, to), as downloaded
-    if not bars:
-        raise ValueError(f"{path} holds no candle between --from and --to")
+    start, end = (_utc(args.start) if args.start else None), (_utc(args.end) if args.end else None)
+    bars, rules, path = cached_series(
+        args.cache or DEFAULT_CACHE, market.exchange, market.symbol, market.timeframe, start, end
+    )
     print(f"history: {len(bars)} candles from {path}")
-    return ListFeed(bars=bars), load_rules(path.parent)
+    return ListFeed(bars=bars), rules
 
 
 def _utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    from bot_runtime.api.backtest_resource import parse_time
+
+    return parse_time(text, "--from/--to")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -172,8 +163,25 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    report = run_backtest(spec, bars=args.bars, feed=feed, rules=rules)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    report = run_backtest(spec, bars=args.bars, feed=feed, rules=rules, progress=progress)
     print(report.summary())
+    return _write_outputs(report, spec, args)
+
+
+def _write_outputs(report: Any, spec: Any, args: argparse.Namespace) -> int:
+    """--chart, --export and --results."""
+    if args.chart:
+        from bot_runtime.charts import write_chart
+
+        try:
+            write_chart(
+                report, Path(args.chart), f"{spec.strategy.type} on {spec.market.symbol} {spec.market.timeframe}"
+            )
+        except ImportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"chart written to {args.chart} (equity and drawdown)")
     if args.export:
         path = Path(args.export)
         path.write_text(report.trades_json() if path.suffix == ".json" else report.trades_csv())
@@ -182,6 +190,23 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         Path(args.results).write_text(report.to_json())
         print(f"results written to {args.results} (metrics, monthly returns, trades, refusals, equity curve)")
     return 0
+
+
+def cmd_backtest_job(args: argparse.Namespace) -> int:
+    from bot_runtime.api.backtest_resource import JOB_ENV
+    from bot_runtime.backtest_job import run_job
+    from bot_runtime.history import DEFAULT_CACHE
+
+    database_url = args.database_url or os.environ.get("DATABASE_URL")
+    if not database_url:
+        print("backtest failed: no database (--database-url or DATABASE_URL)", file=sys.stderr)
+        return 2
+    try:
+        return run_job(os.environ.get(JOB_ENV), database_url, args.cache or DEFAULT_CACHE)
+    except Exception as exc:  # the pod's last line is its termination message: one sentence, no traceback
+        log.debug("backtest job failed", exc_info=True)
+        print(f"backtest failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
@@ -258,7 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--cache", **CACHE_ARGUMENT)
     backtest.add_argument("--export", help="write the trade list to FILE (.csv, or .json)")
     backtest.add_argument("--results", help="write the whole result as JSON to FILE")
+    backtest.add_argument("--chart", help="draw equity and drawdown to FILE (.png, .svg or .pdf; needs matplotlib)")
+    backtest.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="a progress bar on stderr (default: when stderr is a terminal)",
+    )
     backtest.set_defaults(func=cmd_backtest)
+
+    job = commands.add_parser("backtest-job", help="run a Backtest resource's job (what its pod does)")
+    job.add_argument("--database-url", help="PostgreSQL URL (env DATABASE_URL)")
+    job.add_argument("--cache", **CACHE_ARGUMENT)
+    job.set_defaults(func=cmd_backtest_job)
 
     data = commands.add_parser("data", help="market history for backtests")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

@@ -25,6 +25,8 @@ import ccxt
 
 from bot_runtime.exchange import Pacer
 from bot_runtime.feeds import timeframe_ms
+from bot_runtime.feeds.base import Bar
+from bot_runtime.feeds.replay import csv_bars
 from bot_runtime.lots import TICK_SIZE, LotRules
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,30 @@ def save_rules(exchange: Any, symbol: str, path: Path) -> None:
         "precisionMode": exchange.precisionMode,
     }
     path.write_text(json.dumps(kept, indent=2, default=str))
+
+
+def cached_series(
+    cache: Path, exchange: str, symbol: str, timeframe: str, start: datetime | None, end: datetime | None
+) -> tuple[list[Bar], LotRules, Path]:
+    """The downloaded candles that opened in [start, end) (either open-ended), the market's lot rules saved with
+    them, and the file they came from; ValueError says what to download when there is nothing."""
+    path = cache_file(cache, exchange, symbol, timeframe)
+    if not path.is_file():
+        raise ValueError(
+            f"no downloaded history at {path}: run `bot-runtime data download --exchange {exchange} "
+            f"--symbols {symbol} --timeframe {timeframe} --from ... --to ...` first"
+        )
+    first = start.timestamp() * 1000 if start else float("-inf")
+    last = end.timestamp() * 1000 if end else float("inf")
+    step = timeframe_ms(timeframe)
+    held = csv_bars(path) if path.stat().st_size else []  # a download that found nothing leaves an empty file
+    bars = [b for b in held if first <= b.close_ms - step < last]  # opened in [from, to), as downloaded
+    if not bars:
+        raise ValueError(
+            f"no {symbol} {timeframe} candles of {exchange} between {start or 'the start'} and {end or 'the end'} "
+            f"(the cache holds {len(held)} others at {path})"
+        )
+    return bars, load_rules(path.parent), path
 
 
 def load_rules(directory: Path) -> LotRules:

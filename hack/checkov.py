@@ -38,12 +38,14 @@ REPO = Path(__file__).resolve().parent.parent
 # Python puts this script's folder first on sys.path, where this file would shadow the checkov package.
 sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != REPO / "hack")]
 
+from bot_operator.builders.backtest_pod import BacktestObject, build_backtest_pod  # noqa: E402
 from bot_operator.builders.names import bot_labels  # noqa: E402
 from bot_operator.builders.network import build_network_policy  # noqa: E402
 from bot_operator.builders.pod import build_pod, build_runtime_db_secret  # noqa: E402
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account  # noqa: E402
 from bot_operator.settings import DEFAULT_IMAGE, OperatorSettings  # noqa: E402
 from bot_runtime.api import constants as c  # noqa: E402
+from bot_runtime.api.backtest_resource import BacktestSpec, BacktestStatus, job_document  # noqa: E402
 from bot_runtime.api.models import TradingBot, TradingBotSpec  # noqa: E402
 from tests.delivery.test_chart import VALUE_SETS, render  # noqa: E402
 
@@ -102,6 +104,9 @@ def operator_objects(example: Path) -> list[dict[str, Any]]:
     bot = TradingBot.from_resource(resource)
     spec = TradingBotSpec.model_validate(resource["spec"])
     labels = bot_labels(bot.name, 1, c.SOURCE_KUBERNETES)
+    identity = ("trading", bot.name, "00000000-0000-0000-0000-000000000002", 1)
+    backtest = BacktestObject(*identity, spec={}, status=BacktestStatus(), deleting=False)
+    image = spec.runtime.image or SETTINGS.runtime_image
     return [
         build_service_account(bot, labels),
         build_role(bot, labels),
@@ -109,6 +114,7 @@ def operator_objects(example: Path) -> list[dict[str, Any]]:
         build_runtime_db_secret(SETTINGS.runtime_database_secret, bot.namespace, SETTINGS.database_url),
         build_pod(bot, spec, SETTINGS, labels),
         build_network_policy(bot.namespace, SETTINGS),
+        build_backtest_pod(backtest, job_document(*identity, BacktestSpec(bot=spec), spec), image, SETTINGS),
     ]
 
 

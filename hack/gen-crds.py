@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Write crds/tradingbots.botops.io.yaml and the Helm chart's copy from the pydantic models, and
-bot_runtime/api/exchanges.py from the installed ccxt.
+"""Write crds/tradingbots.botops.io.yaml, crds/backtests.botops.io.yaml and the Helm chart's copies from the
+pydantic models, and bot_runtime/api/exchanges.py from the installed ccxt.
 
 Usage: python hack/gen-crds.py [--check]   (--check: exit 1 when a committed file is out of date)
 """
@@ -13,11 +13,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot_runtime.api.crd import render_crd_yaml  # noqa: E402
+from bot_runtime.api.crd import build_backtest_crd, render_crd_yaml  # noqa: E402
 
 CRD_TARGETS = [
     REPO / "crds" / "tradingbots.botops.io.yaml",
     REPO / "helm" / "tradingbot-operator" / "crds" / "tradingbots.botops.io.yaml",
+]
+BACKTEST_CRD_TARGETS = [
+    REPO / "crds" / "backtests.botops.io.yaml",
+    REPO / "helm" / "tradingbot-operator" / "crds" / "backtests.botops.io.yaml",
 ]
 EXCHANGES_TARGET = REPO / "bot_runtime" / "api" / "exchanges.py"
 
@@ -35,8 +39,12 @@ def render_exchanges_py() -> str:
 
 
 def outputs() -> dict[Path, str]:
-    crd = render_crd_yaml()
-    return {**{t: crd for t in CRD_TARGETS}, EXCHANGES_TARGET: render_exchanges_py()}
+    crd, backtest_crd = render_crd_yaml(), render_crd_yaml(build_backtest_crd())
+    return {
+        **{t: crd for t in CRD_TARGETS},
+        **{t: backtest_crd for t in BACKTEST_CRD_TARGETS},
+        EXCHANGES_TARGET: render_exchanges_py(),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,9 @@ SINGULAR: Final = "tradingbot"
 SHORT_NAME: Final = "tb"
 CATEGORY: Final = "botops"
 CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+BACKTEST_KIND: Final = "Backtest"
+BACKTEST_PLURAL: Final = "backtests"
+BACKTEST_SHORT_NAME: Final = "bkt"
 
 MANAGER: Final = "tradingbot-operator"
 

@@ -1,4 +1,4 @@
-"""Build the TradingBot CRD from the pydantic models (pure; `hack/gen-crds.py` writes the files).
+"""Build the TradingBot and Backtest CRDs from the pydantic models (pure; `hack/gen-crds.py` writes the files).
 
 pydantic emits JSON Schema 2020-12; Kubernetes wants a structural OpenAPI v3.0 subset. The
 conversion inlines references, drops titles and nulls, turns free-form maps into
@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from bot_runtime.api import constants as c
+from bot_runtime.api.backtest_resource import BacktestSpec, BacktestStatus
 from bot_runtime.api.models import TradingBotSpec, TradingBotStatus
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
@@ -47,6 +48,31 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
+BACKTEST_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {
+        "name": "State",
+        "type": "string",
+        "jsonPath": ".status.state",
+        "description": "Pending, Running, Succeeded, Failed.",
+    },
+    {"name": "Bot", "type": "string", "jsonPath": ".spec.botRef.name", "description": "The TradingBot backtested."},
+    {"name": "Data", "type": "string", "jsonPath": ".spec.data.source", "description": "synthetic or history."},
+    {
+        "name": "Return",
+        "type": "number",
+        "jsonPath": ".status.summary.totalReturnPct",
+        "description": "Total return, percent.",
+    },
+    {
+        "name": "Drawdown",
+        "type": "number",
+        "jsonPath": ".status.summary.maxDrawdownPct",
+        "description": "Largest fall from a peak, percent.",
+    },
+    {"name": "Trades", "type": "integer", "jsonPath": ".status.summary.trades", "description": "Round trips."},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
 _DROP = {"title", "$defs"}
 _OPTIONAL = "x-optional"  # internal marker: the field may be absent (Python None); removed before output
 
@@ -71,6 +97,8 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
     optional = False
     if "anyOf" in node:
         node, optional = _collapse_any_of(node, defs)
+        if "x-kubernetes-int-or-string" not in node:  # a converted branch (converting twice loses its markers)
+            return {**node, _OPTIONAL: True} if optional else node
     _normalise_keywords(node)
     out: dict[str, Any] = {}
     for key, value in node.items():
@@ -105,7 +133,7 @@ def _collapse_any_of(node: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[s
     if len(branches) == 1:
         merged = dict(branches[0])
         merged.update(node)
-        return _convert(merged, defs), optional
+        return _convert(merged, defs), optional  # converted: _convert must not convert it again
     if {b.get("type") for b in branches} == {"string", "integer"}:
         node = {k: v for k, v in node.items() if k != "pattern"}
         node["x-kubernetes-int-or-string"] = True
@@ -169,27 +197,67 @@ def _strip_defaults(node: Any) -> Any:
 
 
 def build_crd() -> dict[str, Any]:
-    spec = structural_schema(TradingBotSpec)
+    return _crd(
+        TradingBotSpec,
+        TradingBotStatus,
+        kind=c.KIND,
+        plural=c.PLURAL,
+        short_name=c.SHORT_NAME,
+        description="A trading bot: one Backtrader strategy on one market, run in one pod.",
+        spec_description="Desired state of a trading bot: strategy, market, mode, broker, risk limits, runtime.",
+        status_description="Observed state, written by the operator (all but runtime) and the bot runtime (runtime).",
+        columns=PRINTER_COLUMNS,
+    )
+
+
+def build_backtest_crd() -> dict[str, Any]:
+    return _crd(
+        BacktestSpec,
+        BacktestStatus,
+        kind=c.BACKTEST_KIND,
+        plural=c.BACKTEST_PLURAL,
+        short_name=c.BACKTEST_SHORT_NAME,
+        description="A backtest of a TradingBot's strategy over synthetic or downloaded history, run in one pod.",
+        spec_description="What to backtest (a named TradingBot or a bot spec), over which bars, with which fills.",
+        status_description="The run's state and its main figures, written by the operator (the whole result is in "
+        "the database's backtest_results).",
+        columns=BACKTEST_PRINTER_COLUMNS,
+    )
+
+
+def _crd(
+    spec_model: type[Any],
+    status_model: type[Any],
+    *,
+    kind: str,
+    plural: str,
+    short_name: str,
+    description: str,
+    spec_description: str,
+    status_description: str,
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    spec = structural_schema(spec_model)
     # Status is written by our own code, never defaulted; 1.20 also misreads a default of "" as null.
-    status = _strip_defaults(structural_schema(TradingBotStatus))
-    spec["description"] = "Desired state of a trading bot: strategy, market, mode, broker, risk limits, runtime."
-    status["description"] = "Observed state, written by the operator (all but runtime) and the bot runtime (runtime)."
+    status = _strip_defaults(structural_schema(status_model))
+    spec["description"] = spec_description
+    status["description"] = status_description
     missing = check_descriptions({"properties": {"spec": spec, "status": status}})
     if missing:
-        raise SchemaError("fields without a description: " + ", ".join(missing))
+        raise SchemaError(f"{kind} fields without a description: " + ", ".join(missing))
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": c.CRD_NAME, "labels": {c.LABEL_NAME: c.MANAGER}},
+        "metadata": {"name": f"{plural}.{c.GROUP}", "labels": {c.LABEL_NAME: c.MANAGER}},
         "spec": {
             "group": c.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": c.KIND,
-                "listKind": f"{c.KIND}List",
-                "plural": c.PLURAL,
-                "singular": c.SINGULAR,
-                "shortNames": [c.SHORT_NAME],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short_name],
                 "categories": [c.CATEGORY],
             },
             "versions": [
@@ -198,15 +266,15 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A trading bot: one Backtrader strategy on one market, run in one pod.",
+                            "description": description,
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string", "description": "API version: botops.io/v1alpha1."},
-                                "kind": {"type": "string", "description": "Kind: TradingBot."},
+                                "apiVersion": {"type": "string", "description": f"API version: {c.API_VERSION}."},
+                                "kind": {"type": "string", "description": f"Kind: {kind}."},
                                 "metadata": {"type": "object"},
                                 "spec": spec,
                                 "status": status,
@@ -219,8 +287,13 @@ def build_crd() -> dict[str, Any]:
     }
 
 
-def render_crd_yaml() -> str:
+def render_crd_yaml(crd: dict[str, Any] | None = None) -> str:
     import yaml
 
-    header = "# Generated from bot_runtime/api/models.py by `make crds`. Do not edit by hand.\n"
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+    source = (
+        "bot_runtime/api/backtest_resource.py"
+        if crd is not None and crd["spec"]["names"]["kind"] == c.BACKTEST_KIND
+        else "bot_runtime/api/models.py"
+    )
+    header = f"# Generated from {source} by `make crds`. Do not edit by hand.\n"
+    return header + yaml.safe_dump(crd or build_crd(), sort_keys=False, width=100)

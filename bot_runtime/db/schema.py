@@ -325,3 +325,22 @@ class ExposureReservation(Base):
     client_order_id: Mapped[str] = mapped_column(sa.String(64))
     notional: Mapped[float] = mapped_column(sa.Double)
     created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+
+class BacktestResult(Base):
+    """The whole result of a Backtest resource's run (metrics, monthly returns, trades, refusals, equity curve);
+    the operator copies the summary into the resource's status. One row per run of a spec generation."""
+
+    __tablename__ = "backtest_results"
+    __table_args__ = (sa.UniqueConstraint("uid", "generation", name="uq_backtest_results_run"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    namespace: Mapped[str] = mapped_column(sa.String(63))
+    name: Mapped[str] = mapped_column(sa.String(253))
+    uid: Mapped[str] = mapped_column(sa.String(64))
+    generation: Mapped[int] = mapped_column(sa.BigInteger)
+    bot_name: Mapped[str | None] = mapped_column(sa.String(253))
+    fill_model: Mapped[str] = mapped_column(sa.Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())

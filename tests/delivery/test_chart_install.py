@@ -10,6 +10,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from bot_operator.builders.backtest_pod import backtest_pod_name
 from bot_operator.builders.names import pod_name
 from bot_runtime.api import constants as c
 from bot_runtime.db.repository import BotRepository
@@ -30,6 +31,8 @@ EXPECTED_RULES = [
         "verbs": ["get", "list", "watch", "create", "patch", "delete"],
     },
     {"apiGroups": ["botops.io"], "resources": ["tradingbots/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": ["botops.io"], "resources": ["backtests"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["botops.io"], "resources": ["backtests/status"], "verbs": ["get", "patch"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
     {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "create", "update"]},
     {
@@ -124,6 +127,10 @@ def _operator_works_with_the_chart_identity(
             30,
             "the hand edit reverted",
         )
+        backtest = {"apiVersion": c.API_VERSION, "kind": c.BACKTEST_KIND, "metadata": {"name": "of-git"}}
+        backtest["spec"] = {"botRef": {"name": "from-git"}, "data": {"bars": 500}}
+        objects.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.BACKTEST_PLURAL, backtest)
+        wait_for(lambda: get_pod(api, namespace, backtest_pod_name("of-git")), 30, "the backtest's pod")
         objects.patch_namespaced_custom_object(
             c.GROUP, c.VERSION, namespace, c.PLURAL, "from-git", {"spec": {"suspended": True}}
         )

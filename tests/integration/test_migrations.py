@@ -27,6 +27,7 @@ TABLES = {
     "bot_trades",
     "bot_fills",
     "exposure_reservations",
+    "backtest_results",
     "bot_performance",
     "bot_events",
     "bot_state",

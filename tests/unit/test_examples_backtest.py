@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 import yaml
 
+from bot_runtime.api.backtest_resource import validate_backtest
 from bot_runtime.cli import main
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+BACKTESTS = [e for e in EXAMPLES if all(d.get("kind") == "Backtest" for d in yaml.safe_load_all(e.read_text()) if d)]
+BOT_EXAMPLES = [e for e in EXAMPLES if e not in BACKTESTS]
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("example", BOT_EXAMPLES, ids=lambda p: p.name)
 def test_every_example_backtests(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", "--spec", str(example), "--bars", "300", "--seed", "7"]) == 0
     out = capsys.readouterr().out
@@ -44,6 +47,15 @@ def test_a_spec_file_it_cannot_use_is_explained(
     assert main(["backtest", "--spec", str(path), "--bars", "100"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("example", BACKTESTS, ids=lambda p: p.name)
+def test_every_backtest_example_is_valid_and_names_an_example_bot(example: Path) -> None:
+    names = {bot["metadata"]["name"] for path in BOT_EXAMPLES for bot in _bots(path)}
+    for doc in [d for d in yaml.safe_load_all(example.read_text()) if d]:
+        spec, result = validate_backtest(doc["spec"])
+        assert spec is not None and result.warnings == [], (doc["metadata"]["name"], result)
+        assert spec.bot_ref is None or spec.bot_ref.name in names, f"{spec.bot_ref} is no example's bot"
 
 
 def _bots(example: Path) -> list[dict[str, Any]]:
