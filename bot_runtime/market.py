@@ -39,7 +39,8 @@ def open_market(ctx: RunContext) -> Market:
             account = claim_account(ctx, credentials)
         exchange = connect(spec.market.exchange, spec.market.symbol, credentials, spec.market.sandbox)
         rules = LotRules.of_market(exchange.market(spec.market.symbol), exchange.precisionMode)
-    feed = DataFeedFactory(exchange=exchange, pacer=pacer).live(spec.market, default_seed=ctx.bot_id)
+    factory = DataFeedFactory(exchange=exchange, pacer=pacer, replay_pace=ctx.settings.replay_pace_seconds)
+    feed = factory.live(spec.market, default_seed=ctx.bot_id)
     return Market(exchange, feed, account, profile(spec.market.exchange), rules, pacer)
 
 

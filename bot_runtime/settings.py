@@ -33,6 +33,9 @@ class RuntimeSettings(BaseSettings):
     strategy_paths: str = Field(
         default="", description="Python files or folders of extra strategies, separated by ':' (discovered at start)"
     )
+    replay_pace_seconds: float | None = Field(
+        default=None, gt=0, description="csv feeds: seconds between replayed bars (default: the timeframe)"
+    )
     order_poll_seconds: float = Field(default=2.0, gt=0, description="live: seconds between order look-ups")
     balance_poll_seconds: float = Field(default=30.0, gt=0, description="live: seconds between balance reads")
     not_found_window_seconds: float = Field(
