@@ -63,6 +63,7 @@ class OperatorSettings(BaseSettings):
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"
     runtime_memory_limit: str = "512Mi"
+    runtime_cpu_limit: str = "1"  # a runaway strategy takes one core at most; an idle bot uses ~0.003
     runtime_database_secret: str = Field(
         default="tradingbot-runtime-db", description="Secret (per bot namespace) with the runtime's DATABASE_URL"
     )
@@ -132,5 +133,5 @@ class OperatorSettings(BaseSettings):
     def default_resources(self) -> dict[str, Any]:
         return {
             "requests": {"cpu": self.runtime_cpu_request, "memory": self.runtime_memory_request},
-            "limits": {"memory": self.runtime_memory_limit},
+            "limits": {"cpu": self.runtime_cpu_limit, "memory": self.runtime_memory_limit},
         }

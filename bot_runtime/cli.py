@@ -196,10 +196,11 @@ def cmd_backtest_job(args: argparse.Namespace) -> int:
     from bot_runtime.api.backtest_resource import JOB_ENV
     from bot_runtime.backtest_job import run_job
     from bot_runtime.history import DEFAULT_CACHE
+    from bot_runtime.settings import secret_value
 
-    database_url = args.database_url or os.environ.get("DATABASE_URL")
+    database_url = args.database_url or secret_value("DATABASE_URL")
     if not database_url:
-        print("backtest failed: no database (--database-url or DATABASE_URL)", file=sys.stderr)
+        print("backtest failed: no database (--database-url, DATABASE_URL or DATABASE_URL_FILE)", file=sys.stderr)
         return 2
     try:
         return run_job(os.environ.get(JOB_ENV), database_url, args.cache or DEFAULT_CACHE)

@@ -17,6 +17,7 @@ from typing import Any
 import ccxt
 
 from bot_runtime.redaction import REDACTOR
+from bot_runtime.settings import secret_value
 
 API_URL_ENV = "BOTOPS_EXCHANGE_API_URL"  # e.g. a local test double or a proxy; never in a resource
 TIMEOUT_ENV = "BOTOPS_EXCHANGE_TIMEOUT_MS"
@@ -57,11 +58,10 @@ class Credentials:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Credentials | None:
-        env = os.environ if environ is None else environ
-        key, secret = env.get("BOTOPS_EXCHANGE_API_KEY"), env.get("BOTOPS_EXCHANGE_SECRET")
+        key, secret = secret_value("BOTOPS_EXCHANGE_API_KEY", environ), secret_value("BOTOPS_EXCHANGE_SECRET", environ)
         if not key or not secret:
             return None
-        password = env.get("BOTOPS_EXCHANGE_PASSWORD") or None
+        password = secret_value("BOTOPS_EXCHANGE_PASSWORD", environ)
         REDACTOR.add([key, secret, password])
         return cls(key, secret, password)
 

@@ -4,7 +4,8 @@ Not part of the operator: it lets the demo and the end-to-end tests run real bot
 without a container runtime. What it does, kubelet-style:
 - binds unscheduled pods whose nodeSelector it satisfies (no scheduler runs in the dev cluster);
 - runs each container's command in this project's environment, stdout/stderr to one log file per pod;
-- resolves env (value, secretKeyRef, configMapKeyRef, fieldRef) and gives the process a kubeconfig
+- resolves env (value, secretKeyRef, configMapKeyRef, fieldRef), writes Secret volumes as files and gives the
+  process a kubeconfig
   for the pod's ServiceAccount (a TokenRequest token), so RBAC is the real one;
 - maps each containerPort to a free local port and each volumeMount to a per-pod folder, rewriting
   env values that name them (processes share one network namespace and one filesystem here);
@@ -256,6 +257,12 @@ class LocalNode:
         entry.workdir.mkdir(parents=True, exist_ok=True)
         for mount in container.get("volumeMounts") or []:
             (entry.workdir / "volumes" / mount["name"]).mkdir(parents=True, exist_ok=True)
+        try:
+            self._write_secret_volumes(entry)
+        except (ApiException, KeyError) as exc:
+            self._waiting(entry, "CreateContainerConfigError", str(exc))
+            entry.next_start = time.monotonic() + 5
+            return
         if not entry.ports:
             entry.ports = {p["containerPort"]: free_port() for p in container.get("ports") or []}
         try:
@@ -288,6 +295,31 @@ class LocalNode:
         ports.write_text(json.dumps({str(k): v for k, v in entry.ports.items()}))
         entry.started_at, entry.exit_code, entry.ready = now_iso(), None, False
         log.info("started %s/%s (pid %s), log %s", entry.namespace, entry.name, entry.proc.pid, entry.log_path)
+
+    def _write_secret_volumes(self, entry: PodProcess) -> None:
+        """Secret volumes as the kubelet makes them: one file per item (or per key), readable by the owner only."""
+        for volume in entry.pod["spec"].get("volumes") or []:
+            source = volume.get("secret")
+            if source is None:
+                continue
+            folder = entry.workdir / "volumes" / volume["name"]
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                data = self.core.read_namespaced_secret(source["secretName"], entry.namespace).data or {}
+            except ApiException as exc:
+                if exc.status == 404 and source.get("optional"):
+                    continue
+                raise
+            items = source.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                if item["key"] not in data:
+                    if source.get("optional"):
+                        continue
+                    raise KeyError(f"key {item['key']!r} not in secret {source['secretName']!r}")
+                path = folder / item["path"]
+                path.unlink(missing_ok=True)  # a restarted pod's file is read-only
+                path.write_bytes(base64.b64decode(data[item["key"]]))
+                path.chmod(0o400)
 
     def _environment(self, entry: PodProcess, container: dict[str, Any]) -> dict[str, str]:
         pod = entry.pod

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot_operator.builders.names import child_name, label_value
-from bot_operator.builders.pod import RUNTIME_COMPONENT, RUNTIME_UID
+from bot_operator.builders.pod import RUNTIME_COMPONENT, RUNTIME_UID, SECRETS_DIR, secret_mounts, secret_volume
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.backtest_resource import JOB_ENV, BacktestStatus, BacktestSummary
@@ -68,14 +68,12 @@ def now_iso() -> str:
 
 
 def build_backtest_pod(backtest: BacktestObject, job: str, image: str, settings: OperatorSettings) -> dict[str, Any]:
+    database = secret_volume("database", settings.runtime_database_secret, {"DATABASE_URL": "url"})
     env = [
         {"name": JOB_ENV, "value": job},
         {"name": "BOTOPS_OHLCV_CACHE", "value": f"{DATA_DIR}/ohlcv"},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
-        {
-            "name": "DATABASE_URL",
-            "valueFrom": {"secretKeyRef": {"name": settings.runtime_database_secret, "key": "DATABASE_URL"}},
-        },
+        {"name": "DATABASE_URL_FILE", "value": f"{SECRETS_DIR}/database/url"},
         *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
     ]
     return {
@@ -133,12 +131,17 @@ def build_backtest_pod(backtest: BacktestObject, job: str, image: str, settings:
                         "runAsNonRoot": True,
                         "capabilities": {"drop": ["ALL"]},
                     },
-                    "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+                    "volumeMounts": [
+                        {"name": "data", "mountPath": DATA_DIR},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                        *secret_mounts([database]),
+                    ],
                 }
             ],
             "volumes": [
                 {"name": "data", "emptyDir": {"sizeLimit": DATA_SIZE_LIMIT}},
                 {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                database,
             ],
         },
     }

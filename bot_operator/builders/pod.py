@@ -54,17 +54,17 @@ def image_refusal(spec: TradingBotSpec | None, settings: OperatorSettings) -> st
 
 
 def container_resources(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, Any]:
-    """The spec's resources, else the operator's; always a memory limit (a bot without one can take the node's
-    memory), never below the bot's own memory request (the apiserver would refuse the pod)."""
+    """The spec's resources, else the operator's; always a memory and a CPU limit (a bot without one can take the
+    node's memory or cores), never below the bot's own request (the apiserver would refuse the pod)."""
     if spec.runtime.resources is None:
         return settings.default_resources()
     resources = spec.runtime.resources.model_dump(exclude_none=True)
     limits = dict(resources.get("limits") or {})
-    if "memory" not in limits:
-        requested = (resources.get("requests") or {}).get("memory")
-        default = settings.runtime_memory_limit
-        bigger = requested is not None and parse_quantity(requested) > parse_quantity(default)
-        limits["memory"] = requested if bigger else default
+    for resource, default in (("memory", settings.runtime_memory_limit), ("cpu", settings.runtime_cpu_limit)):
+        if resource not in limits:
+            requested = (resources.get("requests") or {}).get(resource)
+            bigger = requested is not None and parse_quantity(requested) > parse_quantity(default)
+            limits[resource] = requested if bigger else default
     return {**resources, "limits": limits}
 
 
@@ -81,6 +81,7 @@ def _pod_inputs(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, A
         "env": settings.runtime_env,
         "grace": settings.runtime_termination_grace_seconds,
         "heartbeat": settings.runtime_heartbeat_seconds,
+        "secrets": "files",  # credentials moved from variables to Secret volumes: older pods are replaced once
     }
 
 
@@ -89,15 +90,49 @@ def spec_hash(spec: TradingBotSpec, settings: OperatorSettings) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _secret_env(name: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
-    ref: dict[str, Any] = {"name": secret, "key": key}
-    if optional:
-        ref["optional"] = True
-    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
-
-
 def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+SECRETS_DIR = "/var/run/secrets/botops"  # credentials are files here (Secret volumes), never environment variables
+
+
+def secret_volume(name: str, secret: str, items: dict[str, str], optional: bool = False) -> dict[str, Any]:
+    """A Secret as files: `items` maps each key to its file name; readable by the runtime's group only."""
+    source: dict[str, Any] = {
+        "secretName": secret,
+        "items": [{"key": key, "path": path} for key, path in items.items()],
+        "defaultMode": 0o440,
+    }
+    if optional:
+        source["optional"] = True
+    return {"name": name, "secret": source}
+
+
+def secret_files(spec: TradingBotSpec, database_secret: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The Secret volumes a runtime reads its credentials from, and the `<NAME>_FILE` variables naming them."""
+    volumes = [secret_volume("database", database_secret, {"DATABASE_URL": "url"})]
+    files = {"DATABASE_URL_FILE": f"{SECRETS_DIR}/database/url"}
+    ref = spec.broker.credentials_secret_ref
+    if spec.mode == "live" and ref is not None:
+        keys = {ref.api_key_key: "apiKey", ref.secret_key: "secret"}
+        files |= {
+            "BOTOPS_EXCHANGE_API_KEY_FILE": f"{SECRETS_DIR}/exchange/apiKey",
+            "BOTOPS_EXCHANGE_SECRET_FILE": f"{SECRETS_DIR}/exchange/secret",
+        }
+        if ref.password_key:
+            keys[ref.password_key] = "password"
+            files["BOTOPS_EXCHANGE_PASSWORD_FILE"] = f"{SECRETS_DIR}/exchange/password"
+        volumes.append(secret_volume("exchange", ref.name, keys))
+    if spec.notifications is not None:  # optional: a missing Secret must not keep the bot from trading
+        notify = spec.notifications.secret_ref
+        volumes.append(secret_volume("notifications", notify.name, {notify.key: "urls"}, optional=True))
+        files["BOTOPS_NOTIFY_URLS_FILE"] = f"{SECRETS_DIR}/notifications/urls"
+    return volumes, files
+
+
+def secret_mounts(volumes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"name": v["name"], "mountPath": f"{SECRETS_DIR}/{v['name']}", "readOnly": True} for v in volumes]
 
 
 def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, image: str) -> list[dict[str, Any]]:
@@ -110,17 +145,8 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
         {"name": "BOTOPS_SPOOL_DIR", "value": f"{SPOOL_DIR}/spool"},
         {"name": "BOTOPS_HEARTBEAT_SECONDS", "value": str(settings.runtime_heartbeat_seconds)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
-        _secret_env("DATABASE_URL", settings.runtime_database_secret, "DATABASE_URL"),
     ]
-    ref = spec.broker.credentials_secret_ref
-    if spec.mode == "live" and ref is not None:  # credentials only ever travel as secret references
-        env.append(_secret_env("BOTOPS_EXCHANGE_API_KEY", ref.name, ref.api_key_key))
-        env.append(_secret_env("BOTOPS_EXCHANGE_SECRET", ref.name, ref.secret_key))
-        if ref.password_key:
-            env.append(_secret_env("BOTOPS_EXCHANGE_PASSWORD", ref.name, ref.password_key))
-    if spec.notifications is not None:  # optional: a missing Secret must not keep the bot from trading
-        notify = spec.notifications.secret_ref
-        env.append(_secret_env("BOTOPS_NOTIFY_URLS", notify.name, notify.key, optional=True))
+    env += [{"name": k, "value": v} for k, v in secret_files(spec, settings.runtime_database_secret)[1].items()]
     env += [{"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())]
     return env
 
@@ -130,6 +156,7 @@ def build_pod(
 ) -> dict[str, Any]:
     name = bot.name
     inputs = _pod_inputs(spec, settings)
+    secrets = secret_files(spec, settings.runtime_database_secret)[0]
     resources = container_resources(spec, settings)
     probe = {
         "httpGet": {"path": "/readyz", "port": "health"},
@@ -195,6 +222,7 @@ def build_pod(
                         {"name": "state", "mountPath": SPOOL_DIR},
                         {"name": "tmp", "mountPath": "/tmp"},
                         {"name": "kube-api-access", "mountPath": SERVICE_ACCOUNT_DIR, "readOnly": True},
+                        *secret_mounts(secrets),
                     ],
                 }
             ],
@@ -202,6 +230,7 @@ def build_pod(
                 {"name": "state", "emptyDir": {"sizeLimit": STATE_SIZE_LIMIT}},
                 {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
                 KUBE_API_ACCESS,
+                *secrets,
             ],
         },
     }

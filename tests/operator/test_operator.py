@@ -46,7 +46,8 @@ def test_row_to_ready_bot_then_update_then_disable(
     container = bot_pod["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["BOTOPS_BOT_NAME"]["value"] == name
-    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "tradingbot-runtime-db"
+    (database,) = [v for v in bot_pod["spec"]["volumes"] if v["name"] == "database"]
+    assert database["secret"]["secretName"] == "tradingbot-runtime-db" and "DATABASE_URL_FILE" in env
     assert bot_pod["metadata"]["ownerReferences"][0]["uid"] == tb["metadata"]["uid"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert bot_pod["spec"]["serviceAccountName"] == f"{name}-bot"
@@ -123,8 +124,8 @@ def test_kubectl_apply_examples_registers_bots(
         assert body["metadata"]["labels"][c.LABEL_BOT_ID] == str(row.id)
         wait_for(lambda n=name: get_pod(kube_client, namespace, pod_name(n)), 20, f"{name} pod")
     live_pod = get_pod(kube_client, namespace, pod_name("live-btc-ema"))
-    env_vars = {e["name"]: e for e in live_pod["spec"]["containers"][0]["env"]}
-    assert env_vars["BOTOPS_EXCHANGE_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "binance-keys", "key": "secret"}
+    (keys,) = [v["secret"] for v in live_pod["spec"]["volumes"] if v["name"] == "exchange"]
+    assert keys["secretName"] == "binance-keys" and {"key": "secret", "path": "secret"} in keys["items"]
     assert "REPLACE-WITH" not in str(live_pod) and "REPLACE-WITH" not in str(
         get_bot(kube_client, namespace, "live-btc-ema")
     )

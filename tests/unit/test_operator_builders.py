@@ -12,7 +12,7 @@ import pytest
 from bot_operator.builders.conditions import set_condition
 from bot_operator.builders.lifecycle import Observation, PodView, backoff_delay, decide, format_time
 from bot_operator.builders.names import bot_labels, child_name, pod_name, service_account_name
-from bot_operator.builders.pod import build_pod, image_refusal, spec_hash
+from bot_operator.builders.pod import SECRETS_DIR, build_pod, image_refusal, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import DesiredBot, plan_sync, spec_digest
@@ -61,11 +61,23 @@ def test_pod_is_restricted_owned_and_carries_secrets_by_reference() -> None:
         "runAsNonRoot": True,
         "capabilities": {"drop": ["ALL"]},
     }
-    env = {e["name"]: e for e in container["env"]}
-    assert env["BOTOPS_EXCHANGE_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "apiKey"}
-    assert env["BOTOPS_EXCHANGE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "pass"}
-    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == SETTINGS.runtime_database_secret
-    assert all("value" not in e or "postgresql" not in e["value"] for e in container["env"])
+    # credentials are files from Secret volumes, never variables (a child process or /proc reader sees those)
+    assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in container["env"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    exchange = volumes["exchange"]["secret"]
+    assert exchange["secretName"] == "keys" and exchange["defaultMode"] == 0o440
+    assert exchange["items"] == [
+        {"key": "apiKey", "path": "apiKey"},
+        {"key": "secret", "path": "secret"},
+        {"key": "pass", "path": "password"},
+    ]
+    assert volumes["database"]["secret"]["secretName"] == SETTINGS.runtime_database_secret
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["exchange"] == {"name": "exchange", "mountPath": f"{SECRETS_DIR}/exchange", "readOnly": True}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["BOTOPS_EXCHANGE_PASSWORD_FILE"] == f"{SECRETS_DIR}/exchange/password"
+    assert env["DATABASE_URL_FILE"] == f"{SECRETS_DIR}/database/url"
+    assert all("postgresql" not in (value or "") for value in env.values())
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["image"] == "img:1"
@@ -317,15 +329,17 @@ def test_every_name_and_label_built_from_a_bot_name_is_valid(name: str) -> None:
         assert len(child) <= 63 and SUBDOMAIN.fullmatch(child), child
 
 
-def test_a_memory_limit_is_always_set_and_the_state_volume_is_bounded() -> None:
+def test_memory_and_cpu_limits_are_always_set_and_the_state_volume_is_bounded() -> None:
     def pod_resources(resources: dict[str, Any]) -> dict[str, Any]:
         spec = TradingBotSpec.model_validate({**FAST_SPEC, "runtime": {"resources": resources}})
         pod = build_pod(BOT, spec, SETTINGS, LABELS)
         return dict(pod["spec"]["containers"][0]["resources"])
 
-    assert pod_resources({"requests": {"cpu": "200m"}})["limits"] == {"memory": SETTINGS.runtime_memory_limit}
-    assert pod_resources({})["limits"] == {"memory": SETTINGS.runtime_memory_limit}
-    assert pod_resources({"requests": {"memory": "2Gi"}})["limits"] == {"memory": "2Gi"}  # never below the request
+    defaults = {"memory": SETTINGS.runtime_memory_limit, "cpu": SETTINGS.runtime_cpu_limit}
+    assert pod_resources({"requests": {"cpu": "200m"}})["limits"] == defaults
+    assert pod_resources({})["limits"] == defaults
+    assert pod_resources({"requests": {"memory": "2Gi"}})["limits"] == {**defaults, "memory": "2Gi"}  # not below
+    assert pod_resources({"requests": {"cpu": "3"}})["limits"] == {**defaults, "cpu": "3"}
     assert pod_resources({"limits": {"memory": "300Mi", "cpu": 1}})["limits"] == {"memory": "300Mi", "cpu": 1}
     volumes = {v["name"]: v for v in build_pod(BOT, SPEC, SETTINGS, LABELS)["spec"]["volumes"]}
     assert volumes["state"]["emptyDir"]["sizeLimit"] == "256Mi"

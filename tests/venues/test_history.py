@@ -17,7 +17,8 @@ from bot_runtime.history import cache_file, download
 from tests.support.exchange_double import Behaviour, ExchangeDouble
 
 MINUTE_MS = 60_000
-END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+END = _HOUR_AGO.replace(minute=_HOUR_AGO.minute - _HOUR_AGO.minute % 5, second=0, microsecond=0)  # 5m-aligned
 START = END - timedelta(days=3)  # 4,320 one-minute candles: five pages of 1,000
 GAP = (int((START + timedelta(hours=30)).timestamp() * 1000), int((START + timedelta(hours=31)).timestamp() * 1000))
 
@@ -74,14 +75,15 @@ def test_the_commands_download_two_symbols_and_backtest_the_cache(
         == 0
     )
     out = capsys.readouterr().out
-    # two days of 5m candles less the venue's missing hour (12 candles), said for each symbol
-    assert out.count(" new candles in ") == 2 and "BTC/USDT: 564 new candles" in out and "ETH/USDT: 564" in out
-    assert out.count("(12 candles)") == 2
+    # two days of 5m candles less the venue's missing hour (its 61 one-minute opens hold 13 5m opens, END being
+    # aligned to 5 minutes), said for each symbol
+    assert out.count(" new candles in ") == 2 and "BTC/USDT: 563 new candles" in out and "ETH/USDT: 563" in out
+    assert out.count("(13 candles)") == 2
 
     spec = ["backtest", "--strategy", "CustomStrategy", "--symbol", "ETH/USDT", "--timeframe", "5m", "--history"]
     assert main([*spec, *span]) == 0
     out = capsys.readouterr().out
-    assert "history: 564 candles from" in out and "bars            564" in out
+    assert "history: 563 candles from" in out and "bars            563" in out
     assert "fill model      market orders fill at the next bar's open" in out
     assert "lot step 0.0001, minimum quantity 0.0001" in out  # the venue's rules, saved with the candles
 

@@ -262,7 +262,8 @@ def test_an_account_holding_less_than_the_ledger_is_a_drift_and_the_bot_sells_on
     venue.balances["BTC"] = venue.balances["BTC"] - 0.2  # someone sold 0.2 BTC of this account by hand
     status = wait_for(lambda: (s := bot.runtime_status()).get("drift") and s, 60, "the drift in status")
     assert "the account holds 0.2995 BTC, less than the 0.4995" in status["drift"]
-    assert repository.events(bot.bot_id, "position_drift")
+    # the event goes through the journal, which may write it a moment after the status patch
+    wait_for(lambda: repository.events(bot.bot_id, "position_drift"), 30, "the drift event")
     venue.price_fn = lambda open_ms: 50.0
 
     def sold() -> Decimal:
