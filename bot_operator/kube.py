@@ -221,6 +221,15 @@ class Cluster:
             if exc.status != 404:
                 raise
 
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        try:
+            self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def ensure(self, obj: dict[str, Any], likely_new: bool = False) -> bool:
         """Create the object if missing, or put back the fields we own if they drifted. True if written.
         `likely_new`: created first and read only if it exists (a new bot's children: one call, not two)."""

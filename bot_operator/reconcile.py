@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from sqlalchemy import exc as sa_exc
 
 from bot_operator.alerts import OwnerAlerts
 from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide, parse_time
@@ -34,6 +35,7 @@ from bot_runtime.api.rows import spec_to_row
 from bot_runtime.api.validation import strategy_fallback, validate_spec
 from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.fleet import FleetControls, fingerprint
+from bot_runtime.db.identity import RuntimeIdentities
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import TradingBot as BotRow
 from bot_runtime.params import strategy_catalog
@@ -127,6 +129,10 @@ class Reconciler:
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
         self.alerts = alerts
         self.fleet = FleetControls(repo)
+        self.identities = RuntimeIdentities(repo.engine, settings.runtime_database_url or settings.database_url)
+        self._identities_checked: dict[
+            tuple[str, str], tuple[str, float]
+        ] = {}  # bot -> (uid, when its Secret was seen)
         self._fingerprint_key: str | None = None
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
@@ -198,11 +204,14 @@ class Reconciler:
         self._inputs_seen.pop((namespace, name), None)
         self.wake_ups.at((namespace, name), None)
         self._children_checked.pop((namespace, name), None)
+        self._identities_checked.pop((namespace, name), None)
         row = self.repo.get_bot_by_ref(namespace, name)
         if row is None or row.source != labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES):
             log.info("TradingBot %s/%s deleted: it owns no trading_bots row", namespace, name)
             return
         self.fleet.release_account(row.id)
+        if self.settings.runtime_database_identity == "per-bot":
+            self.identities.retire_bot(row.id)  # no login from now; its Secret goes with the bot (owner reference)
         if self.repo.mark_stopped([row.id], "TradingBot deleted"):
             log.info("TradingBot %s/%s deleted: trading_bots row %s marked stopped", namespace, name, row.id)
 
@@ -223,7 +232,7 @@ class Reconciler:
             bot_id, user_id, synced, row = self._register(namespace, name, source, spec, listed_row)
             if synced[1] in REFUSALS:  # not this bot's to run: said like an invalid spec, with its own reason
                 spec, message = None, synced[2]
-            conflict = self._account_conflict(namespace, spec, bot_id)
+            conflict = self._account_conflict(namespace, spec, bot_id) or self._database_identity(bot, spec, bot_id)
             database_reachable = True
             if self._database_down:
                 self._database_down, self._database_back_at = False, datetime.now(UTC)
@@ -391,6 +400,33 @@ class Reconciler:
         )
         return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
 
+    def _database_identity(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None) -> str | None:
+        """The bot's own database role and the Secret with its URL (per-bot identities): made when the Secret is
+        missing, checked again every children_check_seconds. A refusal (no CREATEROLE) is said on the bot."""
+        if spec is None or bot_id is None or self.settings.runtime_database_identity != "per-bot":
+            return None
+        key, now = (bot.namespace, bot.name), time.monotonic()
+        checked = self._identities_checked.get(key)
+        if (
+            checked is not None
+            and checked[0] == bot.metadata.uid
+            and now - checked[1] < self.settings.children_check_seconds
+        ):
+            return None
+        name = self.settings.database_secret(bot.name)
+        if not self.cluster.secret_exists(bot.namespace, name):
+            try:
+                url = self.identities.issue_bot(bot_id)
+            except sa_exc.ProgrammingError as exc:  # insufficient privilege: a setting to change, not an outage
+                return (
+                    f"the operator cannot create the bot's database role ({type(exc.orig).__name__}): give its "
+                    "database user CREATEROLE, or set database.runtimeIdentity: shared"
+                )
+            self.cluster.ensure(build_runtime_db_secret(name, bot.namespace, url, owner=bot), likely_new=True)
+            log.info("TradingBot %s: its own database role and Secret %s", bot.ref, name)
+        self._identities_checked[key] = (bot.metadata.uid, now)
+        return None
+
     def _ensure_children(self, bot: TradingBot, labels: dict[str, str]) -> None:
         """The bot's ServiceAccount, Role and RoleBinding: read and written when the bot or its labels are new to
         this process, and checked again every children_check_seconds (a GET of each per reconcile would be three
@@ -411,8 +447,12 @@ class Reconciler:
         checked, now = self._namespaces_checked.get(namespace), time.monotonic()
         if checked is not None and now - checked < self.settings.children_check_seconds:
             return
-        url = self.settings.runtime_database_url or self.settings.database_url
-        self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
+        if self.settings.runtime_database_identity == "shared":
+            url = self.settings.runtime_database_url or self.settings.database_url
+            self.cluster.ensure(build_runtime_db_secret(self.settings.runtime_database_secret, namespace, url))
+        elif not self.cluster.secret_exists(namespace, self.settings.backtest_database_secret()):
+            url = self.identities.issue_backtests()  # Backtest pods' role: backtest_results only
+            self.cluster.ensure(build_runtime_db_secret(self.settings.backtest_database_secret(), namespace, url))
         if self.settings.bot_network_policy:
             self.cluster.ensure(build_network_policy(namespace, self.settings))
         self._namespaces_checked[namespace] = now

@@ -200,6 +200,8 @@ class Operator:
                         log.exception("reconcile of %s failed", bot.ref)
                 self.metrics.set_phases(dict(phases))
                 self._mark_vanished(bots, namespace, rows)
+                if self.settings.runtime_database_identity == "per-bot":
+                    self.reconciler.identities.drop_retired()
                 self.backtests.pass_all(namespace)
             except DB_ERRORS as exc:  # an outage, already reported per bot: no traceback every pass
                 log.warning("periodic pass: database unreachable (%s); retrying", type(exc).__name__)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import socket
 import zlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_IMAGE = "tradingbot-operator:0.1.0"  # what `make image` builds; the chart sets the real one
+BACKTEST_DB_SECRET = "tradingbot-backtest-db"  # per namespace: the Backtest pods' role (per-bot identities)
 
 
 class OperatorSettings(BaseSettings):
@@ -67,7 +68,17 @@ class OperatorSettings(BaseSettings):
     runtime_database_secret: str = Field(
         default="tradingbot-runtime-db", description="Secret (per bot namespace) with the runtime's DATABASE_URL"
     )
-    runtime_database_url: str | None = Field(default=None, description="URL bot pods use (default: the operator's)")
+    runtime_database_url: str | None = Field(
+        default=None,
+        description="where bot pods reach PostgreSQL (default: the operator's URL); per-bot identities "
+        "keep its host and database and put in each bot's own role",
+    )
+    runtime_database_identity: Literal["per-bot", "shared"] = Field(
+        default="per-bot",
+        description="per-bot: each bot pod connects as its own role, held to its own rows by row-level security "
+        "(the operator needs CREATEROLE); shared: every bot pod uses runtime_database_url's (or the operator's) "
+        "credentials",
+    )
     runtime_termination_grace_seconds: int = Field(default=30, ge=10)
     runtime_env: dict[str, str] = Field(
         default_factory=dict, description="extra environment for bot pods (JSON), e.g. an exchange proxy URL"
@@ -129,6 +140,17 @@ class OperatorSettings(BaseSettings):
         if ":" in repository.rsplit("/", 1)[-1]:
             repository = repository.rsplit(":", 1)[0]
         return [f"{repository}:", f"{repository}@"]
+
+    def database_secret(self, bot_name: str) -> str:
+        """The Secret a bot pod reads its DATABASE_URL from: its own, or the namespace's shared one."""
+        if self.runtime_database_identity == "shared":
+            return self.runtime_database_secret
+        from bot_operator.builders.names import child_name
+
+        return child_name(bot_name, "db")
+
+    def backtest_database_secret(self) -> str:
+        return self.runtime_database_secret if self.runtime_database_identity == "shared" else BACKTEST_DB_SECRET
 
     def default_resources(self) -> dict[str, Any]:
         return {

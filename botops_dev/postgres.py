@@ -8,6 +8,7 @@ Callers create their own databases on the server; nothing here touches existing 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
@@ -81,8 +82,12 @@ class PostgresServer:
 
     def drop_database(self, url: str) -> None:
         name = str(psycopg.conninfo.conninfo_to_dict(libpq_url(url))["dbname"])
+        group = "botops_rt_" + hashlib.md5(name.encode()).hexdigest()[:10]  # its roles (migration 0006)
         with psycopg.connect(libpq_url(self.admin_url), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            roles = conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (group,)).fetchall()
+            for (role,) in sorted(roles, key=lambda r: r[0] == group):  # the group last: the others are members
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
     def stop(self) -> None:
         if self._embedded is not None:

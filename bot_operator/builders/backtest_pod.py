@@ -68,7 +68,7 @@ def now_iso() -> str:
 
 
 def build_backtest_pod(backtest: BacktestObject, job: str, image: str, settings: OperatorSettings) -> dict[str, Any]:
-    database = secret_volume("database", settings.runtime_database_secret, {"DATABASE_URL": "url"})
+    database = secret_volume("database", settings.backtest_database_secret(), {"DATABASE_URL": "url"})
     env = [
         {"name": JOB_ENV, "value": job},
         {"name": "BOTOPS_OHLCV_CACHE", "value": f"{DATA_DIR}/ohlcv"},

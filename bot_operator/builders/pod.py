@@ -78,6 +78,7 @@ def _pod_inputs(spec: TradingBotSpec, settings: OperatorSettings) -> dict[str, A
         "pullPolicy": spec.runtime.image_pull_policy or settings.runtime_image_pull_policy,
         "resources": settings.default_resources(),
         "databaseSecret": settings.runtime_database_secret,
+        "databaseIdentity": settings.runtime_database_identity,
         "env": settings.runtime_env,
         "grace": settings.runtime_termination_grace_seconds,
         "heartbeat": settings.runtime_heartbeat_seconds,
@@ -146,7 +147,7 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
         {"name": "BOTOPS_HEARTBEAT_SECONDS", "value": str(settings.runtime_heartbeat_seconds)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
-    env += [{"name": k, "value": v} for k, v in secret_files(spec, settings.runtime_database_secret)[1].items()]
+    env += [{"name": k, "value": v} for k, v in secret_files(spec, settings.database_secret(bot_name))[1].items()]
     env += [{"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())]
     return env
 
@@ -156,7 +157,7 @@ def build_pod(
 ) -> dict[str, Any]:
     name = bot.name
     inputs = _pod_inputs(spec, settings)
-    secrets = secret_files(spec, settings.runtime_database_secret)[0]
+    secrets = secret_files(spec, settings.database_secret(name))[0]
     resources = container_resources(spec, settings)
     probe = {
         "httpGet": {"path": "/readyz", "port": "health"},
@@ -236,16 +237,21 @@ def build_pod(
     }
 
 
-def build_runtime_db_secret(name: str, namespace: str, database_url: str) -> dict[str, Any]:
-    """The Secret bot pods read DATABASE_URL from (one per namespace with bots)."""
+def build_runtime_db_secret(
+    name: str, namespace: str, database_url: str, owner: TradingBot | None = None
+) -> dict[str, Any]:
+    """A Secret pods read DATABASE_URL from: a bot's own (owned by it, gone with it) or a namespace's shared one."""
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_NAME: "tradingbot-runtime-db"},
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [owner_reference(owner)]
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_NAME: "tradingbot-runtime-db"},
-        },
+        "metadata": metadata,
         "stringData": {"DATABASE_URL": database_url},
     }

@@ -164,20 +164,12 @@ class FleetControls:
         other bot), or None. Both bots must allow sharing for two to trade one market of one account."""
         with self.repo.session() as s:
             s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"account:{account}"})
-            others = s.execute(
-                sa.select(TradingBot.id, TradingBot.name, TradingBot.external_ref, TradingBot.runtime_config).where(
-                    TradingBot.account_fingerprint == account,
-                    TradingBot.symbol == symbol,
-                    TradingBot.mode == "live",
-                    TradingBot.enabled.is_(True),
-                    TradingBot.status != "stopped",
-                    TradingBot.id != bot_id,
-                )
-            ).all()
-            for other_id, name, ref, runtime_config in others:
-                if allow_shared and (runtime_config or {}).get("allow_shared_account"):
-                    continue
-                who = ref or f"trading_bots row {other_id} ({name})"
+            # a function of the database (migration 0006): a bot's own role sees no other bot's row
+            who = s.scalar(
+                sa.text("SELECT botops_account_conflict(:bot, :account, :symbol, :shared)"),
+                {"bot": bot_id, "account": account, "symbol": symbol, "shared": allow_shared},
+            )
+            if who:
                 return (
                     f"spec.broker.credentialsSecretRef: this exchange account already trades {symbol} through "
                     f"bot {who}; one account trades one symbol through one bot unless both set "
@@ -228,32 +220,22 @@ class FleetControls:
     def _cap_refusal(
         self, s: Any, bot: BotRef, account: str | None, notional_after: float, order: str | None
     ) -> str | None:
-        scopes = [("user", str(bot.user_id), TradingBot.user_id == bot.user_id)] if bot.user_id is not None else []
+        scopes = [("user", str(bot.user_id))] if bot.user_id is not None else []
         if account:
-            scopes.append(("account", account, TradingBot.account_fingerprint == account))
-        for scope, value, members in scopes:
+            scopes.append(("account", account))
+        for scope, value in scopes:
             cap = s.scalar(
                 sa.select(ExposureCap.max_notional).where(ExposureCap.scope == scope, ExposureCap.value == value)
             )
             if cap is None:
                 continue
             s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"cap:{scope}:{value}"})
-            held = sa.func.coalesce(
-                TradingBot.exposure,
-                sa.func.greatest(sa.func.coalesce(TradingBot.equity, 0) - sa.func.coalesce(TradingBot.cash, 0), 0),
-            )
-            others = float(
-                s.scalar(sa.select(sa.func.coalesce(sa.func.sum(held), 0)).where(members, TradingBot.id != bot.bot_id))
-                or 0.0
-            )
-            reserved = float(
-                s.scalar(
-                    sa.select(sa.func.coalesce(sa.func.sum(ExposureReservation.notional), 0))
-                    .join(TradingBot, TradingBot.id == ExposureReservation.bot_id)
-                    .where(members, ExposureReservation.client_order_id.is_distinct_from(order))
-                )
-                or 0.0
-            )
+            # what the cap's other members hold and reserve: a function of the database (migration 0006), as a
+            # bot's own role sees no other bot's row
+            others, reserved = s.execute(
+                sa.text("SELECT others, reserved FROM botops_cap_usage(:bot, :scope, :value, :order)"),
+                {"bot": bot.bot_id, "scope": scope, "value": value, "order": order},
+            ).one()
             if others + reserved + notional_after > cap:
                 label = f"user {value}" if scope == "user" else "this exchange account"
                 return (

@@ -47,7 +47,7 @@ def test_row_to_ready_bot_then_update_then_disable(
     env = {e["name"]: e for e in container["env"]}
     assert env["BOTOPS_BOT_NAME"]["value"] == name
     (database,) = [v for v in bot_pod["spec"]["volumes"] if v["name"] == "database"]
-    assert database["secret"]["secretName"] == "tradingbot-runtime-db" and "DATABASE_URL_FILE" in env
+    assert database["secret"]["secretName"] == f"{name}-db" and "DATABASE_URL_FILE" in env  # its own role
     assert bot_pod["metadata"]["ownerReferences"][0]["uid"] == tb["metadata"]["uid"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert bot_pod["spec"]["serviceAccountName"] == f"{name}-bot"

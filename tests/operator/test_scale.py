@@ -64,7 +64,8 @@ def test_a_bot_pod_needs_no_legacy_token_secret_so_it_is_created_at_once(
         assert sources[0]["serviceAccountToken"]["path"] == "token"
         account = client.CoreV1Api(api).read_namespaced_service_account(service_account_name("patient"), namespace)
         assert not account.secrets  # no token controller ran: there is none
-        assert writes(operator).get("reconciler create", 0) == 6, writes(operator)  # one pod create, no retries
+        # one pod create, no retries; the seventh is the bot's database Secret (its own role)
+        assert writes(operator).get("reconciler create", 0) == 7, writes(operator)
     finally:
         operator.close()
 
@@ -77,8 +78,9 @@ def test_a_new_bot_costs_few_writes_and_none_of_kopfs_bookkeeping(
     wait_for(lambda: get_pod(kube_client, namespace, pod_name("frugal")), 20, "the bot pod")
     wait_for(lambda: (get_bot(kube_client, namespace, "frugal") or {}).get("status", {}).get("pod"), 20, "status")
     counted = writes(operator)
-    # ServiceAccount, Role, RoleBinding, NetworkPolicy, pod; one status patch; the namespace's runtime Secret
-    assert counted.get("reconciler create", 0) <= 6, counted
+    # ServiceAccount, Role, RoleBinding, NetworkPolicy, pod, the bot's database Secret (its own role); the
+    # namespace's Backtest Secret
+    assert counted.get("reconciler create", 0) <= 7, counted
     # the bot-id label of an applied bot, and one status patch
     assert counted.get("reconciler patch", 0) <= 2, (counted, re.findall(".*status: .*", operator.log()))
     annotations = get_bot(kube_client, namespace, "frugal")["metadata"].get("annotations") or {}

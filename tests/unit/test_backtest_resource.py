@@ -93,7 +93,7 @@ def test_the_pod_runs_the_job_once_without_api_access_and_with_the_runtimes_data
     assert env[JOB_ENV]["value"] == '{"job": 1}' and env["BOTOPS_EXCHANGE_API_URL"]["value"] == "http://d"
     assert env["DATABASE_URL_FILE"]["value"] == "/var/run/secrets/botops/database/url"
     (database,) = [v for v in spec["volumes"] if v["name"] == "database"]
-    assert database["secret"]["secretName"] == settings.runtime_database_secret
+    assert database["secret"]["secretName"] == settings.backtest_database_secret() == "tradingbot-backtest-db"
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Backtest"
     assert pod["metadata"]["annotations"]["botops.io/generation"] == "2"
     assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "runtime"  # the runtime NetworkPolicy

@@ -71,7 +71,7 @@ def test_pod_is_restricted_owned_and_carries_secrets_by_reference() -> None:
         {"key": "secret", "path": "secret"},
         {"key": "pass", "path": "password"},
     ]
-    assert volumes["database"]["secret"]["secretName"] == SETTINGS.runtime_database_secret
+    assert volumes["database"]["secret"]["secretName"] == "alpha-db"  # its own role (per-bot identities)
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["exchange"] == {"name": "exchange", "mountPath": f"{SECRETS_DIR}/exchange", "readOnly": True}
     env = {e["name"]: e.get("value") for e in container["env"]}
