@@ -104,7 +104,8 @@ def test_a_bot_role_cannot_switch_the_safety_controls_off_or_touch_other_bots(
     as_bot: sa.Engine, repository: BotRepository, two_bots: tuple[int, int], user_id: int
 ) -> None:
     mine, theirs = two_bots
-    FleetControls(repository).halt("all", "*", "incident", by="test")
+    # a halt of this test's user only: a fleet-wide one would halt every bot of the session's shared database
+    FleetControls(repository).halt("user", str(user_id), "incident", by="test")
     assert "fleet_halts" in refused(as_bot, "UPDATE fleet_halts SET resumed_at = now()")
     assert "fleet_halts" in refused(as_bot, "DELETE FROM fleet_halts")
     assert "row-level security" in refused(
