@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot_operator.builders.names import child_name
+
 DEFAULT_IMAGE = "tradingbot-operator:0.1.0"  # what `make image` builds; the chart sets the real one
 BACKTEST_DB_SECRET = "tradingbot-backtest-db"  # per namespace: the Backtest pods' role (per-bot identities)
 
@@ -145,8 +147,6 @@ class OperatorSettings(BaseSettings):
         """The Secret a bot pod reads its DATABASE_URL from: its own, or the namespace's shared one."""
         if self.runtime_database_identity == "shared":
             return self.runtime_database_secret
-        from bot_operator.builders.names import child_name
-
         return child_name(bot_name, "db")
 
     def backtest_database_secret(self) -> str:
