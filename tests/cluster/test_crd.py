@@ -13,6 +13,7 @@ import pytest
 from botops_dev.controlplane import ControlPlane
 from tests.cluster.test_harness import TABLE
 from tests.corpus import BASE_SPEC, CASES, Case
+from tests.support.kube import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -97,17 +98,16 @@ def test_kubectl_explain_shows_field_descriptions(control_plane: ControlPlane) -
     if not kubectl.exists():
         pytest.fail(f"kubectl is missing from KUBEBUILDER_ASSETS={control_plane.assets}", pytrace=False)
     env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig_path)}
-    out = subprocess.run(
-        [str(kubectl), "explain", "tb.spec.risk"], env=env, capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+
+    def explain(path: str) -> str | None:
+        # the apiserver publishes a CRD's OpenAPI a moment after the CRD is established (more CRDs, longer)
+        done = subprocess.run([str(kubectl), "explain", path], env=env, capture_output=True, text=True, timeout=60)
+        return done.stdout if done.returncode == 0 else None
+
+    out = wait_for(lambda: explain("tb.spec.risk"), 30, "kubectl explain tb.spec.risk")
     assert "Limits checked before every order." in out
     assert "maxDailyLoss" in out and "Largest loss per UTC day" in out
-    out = subprocess.run(
-        [str(kubectl), "explain", "tradingbots.status.runtime.leaseToken"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = wait_for(lambda: explain("tradingbots.status.runtime.leaseToken"), 30, "kubectl explain leaseToken")
     assert "fencing token" in out
+    out = wait_for(lambda: explain("backtests.spec.data.from"), 30, "kubectl explain backtests.spec.data.from")
+    assert "first candle" in out
