@@ -8,6 +8,7 @@ fatal, order-level errors reject one order, and a bare `ExchangeError` is unknow
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ ORDER_LEVEL = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.OperationRejected
 RATE_LIMITED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)  # 429, Binance 418 (and -2015 bans), Bybit 10006/403
 # Answers to an order that mean "not placed": ccxt raises BadRequest for Binance's NOTIONAL filter failure.
 REFUSED_ORDER = (*ORDER_LEVEL, ccxt.BadRequest)
+
+
+def key_refused(exc: BaseException) -> bool:
+    """Binance's -2015 ("Invalid API-key, IP, or permissions for action"), which ccxt raises as DDoSProtection
+    once a key has worked (it reads it as a temporary ban): on an order it is what a revoked key answers, and
+    backing off would retry it forever."""
+    return isinstance(exc, ccxt.DDoSProtection) and re.search(r'"code":\s*-2015\b', str(exc)) is not None
 
 
 def classify(exc: BaseException) -> ErrorKind:

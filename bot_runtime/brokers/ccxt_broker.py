@@ -43,7 +43,7 @@ import ccxt
 from bot_runtime.brokers.gating import Flattener, Gate, request_of
 from bot_runtime.btcompat import bt
 from bot_runtime.db.repository import FillRecord, LeaseLost
-from bot_runtime.exchange import RATE_LIMITED, REFUSED_ORDER, Pacer
+from bot_runtime.exchange import RATE_LIMITED, REFUSED_ORDER, Pacer, key_refused
 from bot_runtime.ledger import Fill, Ledger
 from bot_runtime.lots import LotRules
 from bot_runtime.venues import VenueProfile
@@ -488,6 +488,11 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
         with self._balance_lock:
             self.base_free = max(0.0, self.base_free - amount)
 
+    def _authentication_failed(self, tracked: Tracked, exc: Exception) -> None:
+        reason = f"authentication failed on an order: {type(exc).__name__}: {exc}"
+        self._reject(tracked, reason)
+        self.on_fatal(reason)
+
     def _cooling_down(self) -> str | None:
         left = self.pacer.remaining()
         return f"the venue asked us to wait ({left:.0f} s left after a rate limit)" if left else None
@@ -505,13 +510,14 @@ class CcxtBroker(bt.BrokerBase):  # type: ignore[misc]
             self._send(tracked, resync=False)
             return
         except RATE_LIMITED as exc:
+            if key_refused(exc):  # a revoked key, not a rate limit: stop, as for any other venue
+                self._authentication_failed(tracked, ccxt.AuthenticationError(str(exc)))
+                return
             delay = self.pacer.rate_limited(self.exchange)
             self._reject(tracked, f"rate limited by the venue ({type(exc).__name__}); waiting {delay:.0f} s")
             return
         except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
-            reason = f"authentication failed on an order: {type(exc).__name__}: {exc}"
-            self._reject(tracked, reason)
-            self.on_fatal(reason)
+            self._authentication_failed(tracked, exc)
             return
         except REFUSED_ORDER as exc:
             self._reject(tracked, f"{type(exc).__name__}: {exc}")

@@ -107,3 +107,15 @@ def test_market_data_and_orders_round_trip(fake_exchange: FakeExchange) -> None:
     assert found["id"] == order["id"]
     assert exchange.fetch_balance()["BTC"]["free"] == pytest.approx(0.01234)
     assert ("POST", "/api/v3/order") in {(m, p) for m, p, _ in fake_exchange.request_log}
+
+
+def test_binances_refused_key_is_told_from_a_rate_limit() -> None:
+    """ccxt raises Binance's -2015 as DDoSProtection once a key has worked; on an order it is a revoked key."""
+    from bot_runtime.exchange import key_refused
+
+    body = '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'
+    assert key_refused(ccxt.DDoSProtection(f"binance {body}"))
+    assert key_refused(ccxt.DDoSProtection('binance {"code": -2015, "msg": "..."}'))
+    assert not key_refused(ccxt.DDoSProtection('binance {"code":-1003,"msg":"Way too many requests"}'))
+    assert not key_refused(ccxt.DDoSProtection('binance {"code":-20150}'))
+    assert not key_refused(ccxt.RateLimitExceeded(f"binance {body}"))

@@ -191,7 +191,7 @@ def test_two_bots_on_one_key_with_different_quote_assets_each_sell_only_their_ow
         runtime.terminate()
 
 
-@pytest.mark.parametrize("venue", ["okx", "bybit"], indirect=True)
+@pytest.mark.parametrize("venue", ["binance", "okx", "bybit"], indirect=True)
 def test_an_authentication_failure_on_an_order_stops_the_bot_and_says_so(
     make_bot: Callable[..., Bot],
     start_runtime: Callable[..., RuntimeProcess],
