@@ -150,7 +150,7 @@ def test_a_killed_runtime_is_reported_and_the_bot_recovers(
     kube_client: client.ApiClient,
     namespace: str,
 ) -> None:
-    from tests.operator.helpers import apply_bot
+    from tests.operator.helpers import apply_bot, events
 
     start_fleet()
     apply_bot(kube_client, namespace, "fragile", FAST)
@@ -162,7 +162,13 @@ def test_a_killed_runtime_is_reported_and_the_bot_recovers(
         60,
         "the failure counted",
     )
-    assert "code -9" in failed["status"]["message"] or "exited" in failed["status"]["message"]
+    # the status message moves on as the replacement starts (a 1 s back-off): the event keeps what was said
+    scheduled = wait_for(
+        lambda: [e["message"] for e in events(kube_client, namespace, "fragile") if e["reason"] == "RestartScheduled"],
+        30,
+        "the RestartScheduled event",
+    )
+    assert any("code -9" in m or "exited" in m for m in scheduled), scheduled
     wait_for(lambda: ready(kube_client, namespace, "fragile"), 120, "Ready again")
     bot_id = int(failed["status"]["botId"])
     assert len(repository.runs(bot_id)) == 2
