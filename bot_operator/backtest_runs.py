@@ -29,7 +29,6 @@ from bot_operator.kube import Cluster, api_message
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.backtest_resource import (
-    FINAL_STATES,
     BacktestSpec,
     BacktestStatus,
     job_document,
@@ -75,8 +74,7 @@ class BacktestReconciler:
         """Every unfinished Backtest (one waiting for its TradingBot starts once the bot is there)."""
         for body in self.cluster.list_backtests(namespace):
             backtest = BacktestObject.from_resource(body)
-            done = backtest.status.observed_generation == backtest.generation and backtest.status.state in FINAL_STATES
-            if not done:
+            if not backtest.finished:
                 try:
                     self.seen(backtest.namespace, backtest.name)
                 except Exception:
@@ -89,10 +87,7 @@ class BacktestReconciler:
                 self._locks.pop((namespace, name), None)
                 return
             backtest = BacktestObject.from_resource(body)
-            status = backtest.status
-            if backtest.deleting or (
-                status.observed_generation == backtest.generation and status.state in FINAL_STATES
-            ):
+            if backtest.deleting or backtest.finished:
                 return
             self._write(backtest, self._decide(backtest))
 

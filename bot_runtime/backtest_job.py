@@ -6,7 +6,6 @@ The last line it prints says how the run ended (the pod's termination message)."
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ from bot_runtime.db.engine import create_engine
 from bot_runtime.feeds import timeframe_ms
 from bot_runtime.feeds.base import ListFeed
 from bot_runtime.lots import LotRules
-
-log = logging.getLogger(__name__)
 
 
 class JobError(ValueError):

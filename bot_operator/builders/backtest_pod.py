@@ -13,10 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot_operator.builders.names import child_name, label_value
-from bot_operator.builders.pod import RUNTIME_COMPONENT, RUNTIME_UID, SECRETS_DIR, secret_mounts, secret_volume
+from bot_operator.builders.pod import (
+    RUNTIME_COMPONENT,
+    SECRETS_DIR,
+    restricted_container_security,
+    restricted_pod_security,
+    secret_mounts,
+    secret_volume,
+    tmp_volume,
+)
+from bot_operator.builders.rbac import controller_reference
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
-from bot_runtime.api.backtest_resource import JOB_ENV, BacktestStatus, BacktestSummary
+from bot_runtime.api.backtest_resource import FINAL_STATES, JOB_ENV, BacktestStatus, BacktestSummary
 
 DATA_DIR = "/var/lib/botops"  # the downloaded candles of a history run
 DATA_SIZE_LIMIT = "2Gi"  # a year of 1m candles for one symbol is about 40 MiB of CSV
@@ -58,6 +67,11 @@ class BacktestObject:
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def finished(self) -> bool:
+        """Its current generation has run to an end (Succeeded or Failed): nothing left to do for it."""
+        return self.status.observed_generation == self.generation and self.status.state in FINAL_STATES
+
 
 def backtest_pod_name(name: str) -> str:
     return child_name(name, "backtest")
@@ -94,28 +108,13 @@ def build_backtest_pod(backtest: BacktestObject, job: str, image: str, settings:
                 "checkov.io/skip1": "CKV_K8S_8=a backtest pod runs once and serves no endpoint to probe",
                 "checkov.io/skip2": "CKV_K8S_9=a backtest pod runs once and serves no endpoint to probe",
             },
-            "ownerReferences": [
-                {
-                    "apiVersion": c.API_VERSION,
-                    "kind": c.BACKTEST_KIND,
-                    "name": backtest.name,
-                    "uid": backtest.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
-            ],
+            "ownerReferences": [controller_reference(c.BACKTEST_KIND, backtest.name, backtest.uid)],
         },
         "spec": {
             "automountServiceAccountToken": False,  # the job is resolved: the pod never reads the API
             "restartPolicy": "Never",
             "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUNTIME_UID,
-                "runAsGroup": RUNTIME_UID,
-                "fsGroup": RUNTIME_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": restricted_pod_security(),
             "containers": [
                 {
                     "name": "backtest",
@@ -125,12 +124,7 @@ def build_backtest_pod(backtest: BacktestObject, job: str, image: str, settings:
                     "terminationMessagePolicy": "FallbackToLogsOnError",
                     "env": env,
                     "resources": settings.default_resources(),
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": restricted_container_security(),
                     "volumeMounts": [
                         {"name": "data", "mountPath": DATA_DIR},
                         {"name": "tmp", "mountPath": "/tmp"},
@@ -140,7 +134,7 @@ def build_backtest_pod(backtest: BacktestObject, job: str, image: str, settings:
             ],
             "volumes": [
                 {"name": "data", "emptyDir": {"sizeLimit": DATA_SIZE_LIMIT}},
-                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                tmp_volume(),
                 database,
             ],
         },

@@ -136,7 +136,33 @@ def secret_mounts(volumes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"name": v["name"], "mountPath": f"{SECRETS_DIR}/{v['name']}", "readOnly": True} for v in volumes]
 
 
-def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, image: str) -> list[dict[str, Any]]:
+def restricted_pod_security() -> dict[str, Any]:
+    """The pod half of the restricted profile every pod the operator runs has (bot and Backtest pods)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUNTIME_UID,
+        "runAsGroup": RUNTIME_UID,
+        "fsGroup": RUNTIME_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def tmp_volume() -> dict[str, Any]:
+    return {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
+
+
+def build_env(
+    bot_name: str, settings: OperatorSettings, image: str, secret_file_env: dict[str, str]
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "BOTOPS_BOT_NAME", "value": bot_name},
         _field_env("BOTOPS_NAMESPACE", "metadata.namespace"),
@@ -147,7 +173,7 @@ def build_env(bot_name: str, spec: TradingBotSpec, settings: OperatorSettings, i
         {"name": "BOTOPS_HEARTBEAT_SECONDS", "value": str(settings.runtime_heartbeat_seconds)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
-    env += [{"name": k, "value": v} for k, v in secret_files(spec, settings.database_secret(bot_name))[1].items()]
+    env += [{"name": k, "value": v} for k, v in secret_file_env.items()]
     env += [{"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())]
     return env
 
@@ -157,7 +183,7 @@ def build_pod(
 ) -> dict[str, Any]:
     name = bot.name
     inputs = _pod_inputs(spec, settings)
-    secrets = secret_files(spec, settings.database_secret(name))[0]
+    secrets, secret_file_env = secret_files(spec, settings.database_secret(name))
     resources = container_resources(spec, settings)
     probe = {
         "httpGet": {"path": "/readyz", "port": "health"},
@@ -187,13 +213,7 @@ def build_pod(
             "restartPolicy": "Never",  # the operator restarts with the bot's exponential back-off
             "terminationGracePeriodSeconds": inputs["grace"],
             "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUNTIME_UID,
-                "runAsGroup": RUNTIME_UID,
-                "fsGroup": RUNTIME_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": restricted_pod_security(),
             "containers": [
                 {
                     "name": "runtime",
@@ -202,7 +222,7 @@ def build_pod(
                     "command": ["bot-runtime", "run"],
                     # why a runtime exited reaches the bot's status: its last log line unless it wrote a message
                     "terminationMessagePolicy": "FallbackToLogsOnError",
-                    "env": build_env(name, spec, settings, inputs["image"]),
+                    "env": build_env(name, settings, inputs["image"], secret_file_env),
                     "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
                     "readinessProbe": probe,
                     "livenessProbe": {
@@ -213,12 +233,7 @@ def build_pod(
                         "failureThreshold": 6,
                     },
                     "resources": resources,
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": restricted_container_security(),
                     "volumeMounts": [
                         {"name": "state", "mountPath": SPOOL_DIR},
                         {"name": "tmp", "mountPath": "/tmp"},
@@ -229,7 +244,7 @@ def build_pod(
             ],
             "volumes": [
                 {"name": "state", "emptyDir": {"sizeLimit": STATE_SIZE_LIMIT}},
-                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                tmp_volume(),
                 KUBE_API_ACCESS,
                 *secrets,
             ],

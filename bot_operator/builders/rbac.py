@@ -14,11 +14,16 @@ from bot_runtime.api.models import TradingBot
 
 
 def owner_reference(bot: TradingBot) -> dict[str, Any]:
+    return controller_reference(c.KIND, bot.name, bot.metadata.uid)
+
+
+def controller_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    """The owner reference of a botops.io object to what it controls (deletion never waits for it)."""
     return {
         "apiVersion": c.API_VERSION,
-        "kind": c.KIND,
-        "name": bot.name,
-        "uid": bot.metadata.uid,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
         "controller": True,
         "blockOwnerDeletion": False,
     }

@@ -73,6 +73,8 @@ BACKTEST_PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
+MODEL_FILES = {c.KIND: "bot_runtime/api/models.py", c.BACKTEST_KIND: "bot_runtime/api/backtest_resource.py"}
+
 _DROP = {"title", "$defs"}
 _OPTIONAL = "x-optional"  # internal marker: the field may be absent (Python None); removed before output
 
@@ -290,10 +292,7 @@ def _crd(
 def render_crd_yaml(crd: dict[str, Any] | None = None) -> str:
     import yaml
 
-    source = (
-        "bot_runtime/api/backtest_resource.py"
-        if crd is not None and crd["spec"]["names"]["kind"] == c.BACKTEST_KIND
-        else "bot_runtime/api/models.py"
-    )
+    crd = crd or build_crd()
+    source = MODEL_FILES[crd["spec"]["names"]["kind"]]
     header = f"# Generated from {source} by `make crds`. Do not edit by hand.\n"
-    return header + yaml.safe_dump(crd or build_crd(), sort_keys=False, width=100)
+    return header + yaml.safe_dump(crd, sort_keys=False, width=100)
