@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import urllib.request
 from typing import Any
 
 import pytest
 
 from botops_dev.controlplane import ControlPlane
-from tests.cluster.test_harness import TABLE
 from tests.corpus import BASE_SPEC, CASES, Case
-from tests.support.kube import wait_for
+from tests.support.kube import table_view, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -40,11 +37,7 @@ def test_valid_manifest_is_defaulted_and_shown_in_columns(control_plane: Control
     assert body["spec"]["broker"] == {"cash": 10000.0, "commission": 0.001, "slippage": 0.0, "fill": "nextOpen"}
     assert body["spec"]["risk"] == {"maxOpenOrders": 5}
     assert body["spec"]["restartPolicy"]["maxRestarts"] == 5
-    req = urllib.request.Request(control_plane.server + BOTS.format(ns=namespace))
-    req.add_header("Authorization", f"Bearer {control_plane.admin_token}")
-    req.add_header("Accept", TABLE)
-    with urllib.request.urlopen(req, context=control_plane.ssl_context()) as resp:
-        table = json.loads(resp.read())
+    table = table_view(control_plane, BOTS.format(ns=namespace))
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns == ["Name", "Ready", "Phase", "Strategy", "Symbol", "Mode", "PnL", "Trading", "Heartbeat", "Age"]
     cells = dict(zip(columns, table["rows"][0]["cells"], strict=True))
@@ -77,11 +70,7 @@ def test_ready_column_reads_the_ready_condition(control_plane: ControlPlane, nam
         "PATCH", BOTS.format(ns=namespace) + "/cond/status", status_patch, content_type="application/merge-patch+json"
     )
     assert status == 200, body
-    req = urllib.request.Request(control_plane.server + BOTS.format(ns=namespace) + "/cond")
-    req.add_header("Authorization", f"Bearer {control_plane.admin_token}")
-    req.add_header("Accept", TABLE)
-    with urllib.request.urlopen(req, context=control_plane.ssl_context()) as resp:
-        table = json.loads(resp.read())
+    table = table_view(control_plane, BOTS.format(ns=namespace) + "/cond")
     cells = table["rows"][0]["cells"]
     assert cells[1:3] == ["False", "Running"]  # Ready from the condition, not from the phase
 

@@ -10,12 +10,11 @@ from kubernetes import client, watch
 
 from botops_dev.controlplane import ControlPlane
 from tests.conftest import require_controllers
-from tests.support.kube import wait_for
+from tests.support.kube import table_view, wait_for
 
 pytestmark = pytest.mark.cluster
 
 WIDGETS = "/apis/smoke.botops.io/v1/namespaces/{ns}/widgets"
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io"
 
 
 def widget(name: str, **spec: Any) -> dict[str, Any]:
@@ -25,14 +24,7 @@ def widget(name: str, **spec: Any) -> dict[str, Any]:
 def test_crd_printer_columns_show_in_table_get(control_plane: ControlPlane, namespace: str) -> None:
     status, _ = control_plane.request("POST", WIDGETS.format(ns=namespace), widget("w1", size=3, color="red"))
     assert status == 201
-    import json
-    import urllib.request
-
-    req = urllib.request.Request(control_plane.server + WIDGETS.format(ns=namespace))
-    req.add_header("Authorization", f"Bearer {control_plane.admin_token}")
-    req.add_header("Accept", TABLE)
-    with urllib.request.urlopen(req, context=control_plane.ssl_context()) as resp:
-        table = json.loads(resp.read())
+    table = table_view(control_plane, WIDGETS.format(ns=namespace))
     assert table["kind"] == "Table"
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns[:3] == ["Name", "Size", "Color"]

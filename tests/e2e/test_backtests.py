@@ -4,8 +4,6 @@ whole result into the database, and the operator puts the summary in the status 
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +21,7 @@ from botops_dev.controlplane import ControlPlane
 from tests.e2e.conftest import Fleet
 from tests.operator.helpers import apply_bot
 from tests.support.bots import spec_with
-from tests.support.kube import wait_for
+from tests.support.kube import table_view, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.db]
 
@@ -59,13 +57,7 @@ def stored(repo: BotRepository, result_id: int) -> dict[str, Any]:
 
 def table(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
     """What `kubectl get backtests` shows: the apiserver's Table view, a dict per row by column."""
-    request = urllib.request.Request(
-        f"{plane.server}/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.BACKTEST_PLURAL}"
-    )
-    request.add_header("Authorization", f"Bearer {plane.admin_token}")
-    request.add_header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-    with urllib.request.urlopen(request, context=plane.ssl_context()) as response:
-        view = json.loads(response.read())
+    view = table_view(plane, f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.BACKTEST_PLURAL}")
     columns = [col["name"] for col in view["columnDefinitions"]]
     return [dict(zip(columns, row["cells"], strict=True)) for row in view["rows"]]
 

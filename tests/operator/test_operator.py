@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from bot_runtime.db.repository import BotRepository
 from botops_dev.controlplane import ControlPlane
 from tests.operator.helpers import condition, get_bot, get_pod, insert_row, sql
 from tests.support.bots import Bot, RuntimeProcess
-from tests.support.kube import wait_for
+from tests.support.kube import table_view, wait_for
 from tests.support.kubelet import report_running
 from tests.support.operator import OperatorProcess
 
@@ -203,7 +202,6 @@ def test_invalid_rows_and_manifests_are_explained_and_disturb_nothing(
 
 
 def _json(value: Any) -> str:
-    import json
 
     return json.dumps(value)
 
@@ -526,13 +524,7 @@ def test_an_unknown_paper_strategy_and_a_crash_are_said_plainly(
         "'NoSuchStrategy' is not a registered strategy" in differs["message"] and "CustomStrategy" in differs["message"]
     )
     assert body["status"]["strategy"] == "CustomStrategy"  # the STRATEGY column shows what runs
-    request = urllib.request.Request(
-        f"{control_plane.server}/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PLURAL}"
-    )
-    request.add_header("Authorization", f"Bearer {control_plane.admin_token}")
-    request.add_header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")  # what kubectl get asks for
-    with urllib.request.urlopen(request, context=control_plane.ssl_context()) as response:
-        table = json.loads(response.read())
+    table = table_view(control_plane, f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PLURAL}")
     columns = [col["name"] for col in table["columnDefinitions"]]
     assert table["rows"][0]["cells"][columns.index("Strategy")] == "CustomStrategy"
 

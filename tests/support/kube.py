@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +49,19 @@ def create_namespace(plane: ControlPlane, name: str) -> None:
 
 def delete_namespace(plane: ControlPlane, name: str) -> None:
     plane.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+# what `kubectl get` asks for: the apiserver's Table view, with the CRD's printer columns
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+
+
+def table_view(plane: ControlPlane, path: str) -> dict[str, Any]:
+    """GET `path` as `kubectl get` does (the Table view)."""
+    request = urllib.request.Request(plane.server + path)
+    request.add_header("Authorization", f"Bearer {plane.admin_token}")
+    request.add_header("Accept", TABLE)
+    with urllib.request.urlopen(request, context=plane.ssl_context()) as response:
+        return dict(json.loads(response.read()))
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
