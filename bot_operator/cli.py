@@ -59,6 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "allowed_images": args.allowed_images,
             "shard_index": args.shard_index,
             "shard_count": args.shard_count,
+            "webhook_port": args.webhook_port,
+            "webhook_url": args.webhook_url,
         }.items()
         if v is not None
     }
@@ -235,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard-index", type=int, help="this operator's shard, 0-based (env BOTOPS_SHARD_INDEX, 0)")
     run.add_argument(
         "--shard-count", type=int, help="operators splitting the fleet, each its own leader (env BOTOPS_SHARD_COUNT, 1)"
+    )
+    run.add_argument(
+        "--webhook-port", type=int, help="serve the validating webhook on this HTTPS port (env BOTOPS_WEBHOOK_PORT)"
+    )
+    run.add_argument(
+        "--webhook-url",
+        help="self-managed webhook (development): the URL the apiserver calls; the operator makes its certificate "
+        "and the ValidatingWebhookConfiguration (env BOTOPS_WEBHOOK_URL)",
     )
     run.add_argument("--kubeconfig", help="kubeconfig outside a cluster (default: KUBECONFIG or in-cluster)")
     run.set_defaults(func=cmd_run)

@@ -126,8 +126,11 @@ class Cluster:
                 return {}
             raise
 
-    def patch_bot_metadata(self, namespace: str, name: str, labels: dict[str, str]) -> None:
-        self._patch_bot(namespace, name, {"metadata": {"labels": labels}}, MERGE_PATCH)
+    def patch_bot_metadata(
+        self, namespace: str, name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None
+    ) -> None:
+        meta = {k: v for k, v in {"labels": labels, "annotations": annotations}.items() if v}
+        self._patch_bot(namespace, name, {"metadata": meta}, MERGE_PATCH)
 
     def patch_bot_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """A merge patch of operator-owned status fields (status.runtime belongs to the runtime)."""

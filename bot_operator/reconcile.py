@@ -31,7 +31,7 @@ from bot_operator.metrics import OperatorMetrics
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec, TradingBotStatus
-from bot_runtime.api.rows import spec_to_row
+from bot_runtime.api.rows import row_to_spec, spec_to_row
 from bot_runtime.api.validation import strategy_fallback, validate_spec
 from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.fleet import FleetControls, fingerprint
@@ -75,6 +75,25 @@ def input_digest(body: Any) -> int:
             default=str,
         )
     )
+
+
+def row_spec_instead(row: BotRow | None, spec: TradingBotSpec | None) -> TradingBotSpec | None:
+    """A database bot runs its row: when its resource says otherwise (a hand edit the sync reverts, or a row change
+    the sync has yet to copy), the row's spec; None when the resource already says what the row says."""
+    if row is None or (spec is not None and not row_differs(row, spec)):
+        return None
+    from_row, _ = row_to_spec(row)
+    return from_row
+
+
+def restart_record(bot: TradingBot) -> dict[str, Any]:
+    """The restart count and next restart the operator wrote in the bot's metadata. Not the status: a bot's Role
+    may patch its status, so a runtime could reset its own count there."""
+    try:
+        kept = json.loads(bot.metadata.annotations.get(c.ANNOTATION_RESTARTS) or "{}")
+    except ValueError:
+        kept = {}
+    return {"restarts": int(kept.get("restarts") or 0), "nextRestartAt": kept.get("nextRestartAt")}
 
 
 class WakeUps:
@@ -218,7 +237,9 @@ class Reconciler:
     # ----------------------------------------------------------------------------------- steps
 
     def _reconcile(self, bot: TradingBot, listing: PassListing | None) -> dict[str, Any]:
-        previous = bot.stored_status()
+        stored = bot.stored_status()  # what a status patch compares with: a field the bot rewrote is put back
+        record = restart_record(bot)
+        previous = {**stored, **record}
         namespace, name = bot.namespace, bot.name
         labels = dict(bot.metadata.labels)
         source = labels.get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES)
@@ -242,6 +263,8 @@ class Reconciler:
             user_id = None
             self._database_down = True
             synced = (False, "DatabaseUnreachable", "the database is unreachable")
+        if source == c.SOURCE_DATABASE and (from_row := row_spec_instead(row, spec)) is not None:
+            spec, message = from_row, ""
         conflict = image_refusal(spec, self.settings) or conflict  # checked with or without the database
         if conflict:  # a spec that cannot run here: reported like any invalid spec
             spec, message = None, conflict
@@ -294,11 +317,19 @@ class Reconciler:
                 strategy=strategy_catalog.runs(spec.strategy.type) if spec else None,
             ).model_dump(by_alias=True, include={"pod", "bot_id", "strategy"}),
         }
-        self._report(bot, bot_id if database_reachable else None, row, previous, status, decision)
+        self._report(bot, bot_id if database_reachable else None, row, stored, status, decision)
+        self._keep_restarts(bot, record, status)
         restart_at = parse_time(status.get("nextRestartAt")) if status.get("phase") == "Pending" else None
         self.wake_ups.at((namespace, name), restart_at)
         self._tell(bot, spec, bot_id, previous, status, decision)
         return status
+
+    def _keep_restarts(self, bot: TradingBot, record: dict[str, Any], status: dict[str, Any]) -> None:
+        kept = {k: status.get(k) for k in record}
+        if kept != record:
+            annotation = {c.ANNOTATION_RESTARTS: json.dumps(kept)}
+            self.cluster.patch_bot_metadata(bot.namespace, bot.name, annotations=annotation)
+            self._status_written[(bot.namespace, bot.name)] = time.monotonic()  # older listings: read the bot again
 
     def _tell(
         self,

@@ -18,6 +18,7 @@ from typing import Any
 import kopf
 
 from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
+from bot_operator.admission import AdmissionServer
 from bot_operator.alerts import OwnerAlerts
 from bot_operator.backtest_runs import BacktestReconciler
 from bot_operator.kube import Cluster
@@ -95,6 +96,7 @@ class Operator:
         self._check_schema()
         health = HealthServer(self.settings.health_port, self.metrics.registry, self.alive, self.ready).start()
         log.info("metrics, /healthz and /readyz on port %s", health.port)
+        admission = AdmissionServer(self.settings, self.api).start() if self.settings.webhook_port else None
         elector = LeaderElector(
             self.api,
             self.settings.lease_namespace(),
@@ -129,6 +131,8 @@ class Operator:
             self.alerts.close()
             elector.release()
             self.metrics.leader.set(0)
+            if admission is not None:
+                admission.stop()
             health.stop()
         log.info("Trading service stopped")
         return self.exit_code

@@ -89,6 +89,24 @@ class OperatorSettings(BaseSettings):
     # notifications: a Secret (key urls) in the operator's namespace, for operator events of every bot
     notifications_default_secret: str = Field(default="", description="fleet-wide apprise targets")
 
+    # admission: a validating webhook served by every replica (docs/security.md)
+    webhook_port: int = Field(default=0, ge=0, le=65535, description="HTTPS port of the webhook (0: no webhook)")
+    webhook_cert_dir: str = Field(
+        default="", description="folder with the webhook's tls.crt and tls.key (and ca.crt), e.g. from cert-manager"
+    )
+    webhook_url: str = Field(
+        default="",
+        description="self-managed mode, for clusters whose apiserver reaches the operator directly (development): "
+        "the operator makes its own certificate and writes the ValidatingWebhookConfiguration with this URL",
+    )
+    webhook_configuration: str = Field(default="tradingbot-operator", description="its name (self-managed mode)")
+    operator_usernames: str = Field(
+        default="",
+        description="comma-separated Kubernetes user names of the operator (its ServiceAccount's "
+        "system:serviceaccount:NS:NAME), the only ones the webhook lets write database bots; default: read from "
+        "the in-cluster token",
+    )
+
     # sharding: N operators, each with its own leader, own disjoint parts of the fleet
     shard_index: int = Field(default=0, ge=0, description="this operator's shard (0 .. shard_count-1)")
     shard_count: int = Field(default=1, ge=1, le=256, description="how many shards split the fleet")

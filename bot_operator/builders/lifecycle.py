@@ -46,13 +46,15 @@ class PodView:
     created: datetime | None = None
     exit_code: int | None = None
     reason: str | None = None
+    ready_since: datetime | None = None  # the kubelet's word, which a bot cannot rewrite
 
     @classmethod
     def of(cls, pod: dict[str, Any] | None, hash_annotation: str) -> PodView:
         if pod is None:
             return cls()
         meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        ready_condition = get_condition(status.get("conditions"), "Ready") or {}
+        ready = ready_condition.get("status") == "True"
         exit_code, reason = None, status.get("reason")
         for cs in status.get("containerStatuses") or []:
             terminated = (cs.get("state") or {}).get("terminated")
@@ -68,6 +70,7 @@ class PodView:
             created=parse_time(meta.get("creationTimestamp")),
             exit_code=exit_code,
             reason=reason,
+            ready_since=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
         )
 
 
@@ -134,13 +137,11 @@ class RestartBudget:
 
     @classmethod
     def of(cls, o: Observation) -> RestartBudget:
-        prev = o.previous
+        prev = o.previous  # its restarts and nextRestartAt come from the operator's annotation, not the status
         restarts = int(prev.get("restarts") or 0)
-        ready = get_condition(prev.get("conditions"), "Ready")
-        if restarts and ready and ready.get("status") == "True":
-            since = parse_time(ready["lastTransitionTime"]) or o.now
-            if (o.now - since).total_seconds() > o.healthy_reset:
-                restarts = 0  # healthy long enough: earlier failures no longer count
+        since = o.pod.ready_since
+        if restarts and since and (o.now - since).total_seconds() > o.healthy_reset:
+            restarts = 0  # healthy long enough: earlier failures no longer count
         return cls(restarts, parse_time(prev.get("nextRestartAt")))
 
     def exhausted(self, o: Observation) -> bool:

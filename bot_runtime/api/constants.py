@@ -28,6 +28,8 @@ SOURCE_DATABASE: Final = "database"
 SOURCE_KUBERNETES: Final = "kubernetes"
 
 ANNOTATION_SPEC_HASH: Final = "botops.io/spec-hash"
+# the restart count and the next restart's time, kept where a bot's Role cannot write (metadata, not status)
+ANNOTATION_RESTARTS: Final = "botops.io/restarts"
 
 # Live trading is limited to the venues the exchange double reproduces and the suite covers
 # (docs/venues.md); paper mode takes any ccxt venue.

@@ -16,7 +16,14 @@ DIGEST = "sha256:" + "0" * 64
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": DB,
     "existing-secret": {"database": {"existingSecret": "pg", "existingSecretKey": "dsn"}},
-    "namespaced": {**DB, "rbac": {"clusterWide": False}, "operator": {"watchNamespace": "bots"}},
+    "namespaced": {
+        **DB,
+        "rbac": {"clusterWide": False},
+        "operator": {"watchNamespace": "bots", "botsNamespace": "bots"},
+    },
+    "cluster-wide": {**DB, "rbac": {"clusterWide": True}},
+    "cert-manager": {**DB, "webhook": {"certManager": {"enabled": True}}},
+    "no-webhook": {**DB, "webhook": {"enabled": False}},
     "ha-monitored": {
         **DB,
         "replicas": 3,
@@ -162,7 +169,10 @@ def test_chart_crd_is_the_generated_one() -> None:
     ("values", "message"),
     [
         ({}, "database.url is required without database.existingSecret"),
-        ({**DB, "rbac": {"clusterWide": False}}, "rbac.clusterWide=false needs operator.watchNamespace"),
+        (
+            {**DB, "operator": {"watchNamespace": "a", "botsNamespace": "b"}},
+            "operator.botsNamespace must be the watched namespace",
+        ),
         ({**DB, "replicas": 0}, "replicas"),
         ({**DB, "operator": {"logLevel": "LOUD"}}, "logLevel"),
         ({"database": {"url": "mysql://root@db/bots"}}, "url"),
@@ -190,3 +200,50 @@ def test_shards_are_one_deployment_each_with_its_own_index_and_pods() -> None:
     assert {e["name"]: e.get("value") for e in single["spec"]["template"]["spec"]["containers"][0]["env"]}[
         "BOTOPS_SHARD_COUNT"
     ] == "1"
+
+
+def test_the_webhook_has_the_operators_rules_and_reaches_every_replica() -> None:
+    from bot_operator.builders.webhook import WEBHOOK_PATH, webhook_rules
+
+    docs = render(VALUE_SETS["defaults"])
+    (configuration,) = by_kind(docs, "ValidatingWebhookConfiguration")
+    (webhook,) = configuration["webhooks"]
+    client_config = webhook.pop("clientConfig")
+    assert webhook == webhook_rules()  # the same object the operator builds in its self-managed mode
+    service = client_config["service"]
+    assert service["path"] == WEBHOOK_PATH and service["namespace"] == "ops"
+    (svc,) = [s for s in by_kind(docs, "Service") if s["metadata"]["name"] == service["name"]]
+    (deployment,) = by_kind(docs, "Deployment")
+    assert svc["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]  # leader and standbys alike
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in container["ports"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["BOTOPS_OPERATOR_USERNAMES"] == "system:serviceaccount:ops:tbo-tradingbot-operator"
+    (secret,) = [s for s in by_kind(docs, "Secret") if s["metadata"]["name"].endswith("-webhook-tls")]
+    assert client_config["caBundle"] == secret["data"]["ca.crt"]
+    assert {"ca.crt", "tls.crt", "tls.key"} <= set(secret["data"])
+
+    managed = render(VALUE_SETS["cert-manager"])
+    (configuration,) = by_kind(managed, "ValidatingWebhookConfiguration")
+    assert configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == f"ops/{service['name']}"
+    assert "caBundle" not in configuration["webhooks"][0]["clientConfig"]
+    (certificate,) = by_kind(managed, "Certificate")
+    assert certificate["spec"]["dnsNames"][0] == f"{service['name']}.ops.svc"
+    assert not [s for s in by_kind(managed, "Secret") if s["metadata"]["name"].endswith("-webhook-tls")]
+    assert not by_kind(render(VALUE_SETS["no-webhook"]), "ValidatingWebhookConfiguration")
+
+
+def test_by_default_the_operator_is_namespaced_and_its_bots_live_apart() -> None:
+    docs = render(VALUE_SETS["defaults"])
+    assert not by_kind(docs, "ClusterRoleBinding") or all(
+        b["roleRef"]["name"].endswith("namespace-reader-ops") for b in by_kind(docs, "ClusterRoleBinding")
+    )
+    (namespace,) = by_kind(docs, "Namespace")
+    assert namespace["metadata"]["name"] == "ops-bots"
+    assert namespace["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    (role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == "tbo-tradingbot-operator"]
+    assert role["metadata"]["namespace"] == "ops-bots"
+    (deployment,) = by_kind(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BOTOPS_NAMESPACE"] == "ops-bots" and env["BOTOPS_BOTS_NAMESPACE"] == "ops-bots"
+    assert "BOTOPS_ALL_NAMESPACES" not in env

@@ -62,7 +62,7 @@ def test_chart_installs_and_grants_the_operator_exactly_what_it_uses(
         "database": {"url": migrated_database_url},
         "migrations": {"enabled": False},
         "replicas": 2,
-        "operator": {"watchNamespace": namespace},
+        "operator": {"watchNamespace": namespace, "botsNamespace": namespace},
         "rbac": {"clusterWide": cluster_wide},
     }
     with helm.Config(kubeconfig_path=str(control_plane.kubeconfig_path), namespace=namespace) as cfg:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -329,8 +330,10 @@ def test_stale_heartbeat_degrades_then_replaces_the_pod(
 def test_failed_pod_restarts_with_backoff_until_exhausted(
     start_operator: Callable[..., OperatorProcess],
     kube_client: client.ApiClient,
+    control_plane: ControlPlane,
     namespace: str,
 ) -> None:
+    from bot_operator.builders.names import service_account_name
     from tests.operator.helpers import apply_bot, phase
     from tests.support.bots import spec_with
     from tests.support.kubelet import report_failed
@@ -362,6 +365,15 @@ def test_failed_pod_restarts_with_backoff_until_exhausted(
         )
         assert "AuthenticationError" in pending["status"]["message"]
         assert pending["status"]["phase"] in ("Pending", "Starting")
+        # the runtime may patch its bot's status: resetting its restarts there must not buy it more restarts
+        reset, _ = control_plane.request(
+            "PATCH",
+            f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PLURAL}/crashy/status",
+            {"status": {"restarts": 0, "nextRestartAt": None}},
+            token=control_plane.service_account_token(namespace, service_account_name("crashy")),
+            content_type="application/merge-patch+json",
+        )
+        assert reset == 200
     # the delays grow: the second restart waited about twice as long as the first
     third = wait_for(
         lambda: (p := get_pod(kube_client, namespace, pod_name("crashy"))) and p["metadata"]["uid"] not in seen and p,
@@ -418,12 +430,15 @@ def test_hand_edit_is_reverted_and_an_idle_fleet_costs_no_writes(
     row_id = insert_row(repository, user_id, "guarded")
     operator = start_operator()
     name = f"guarded-{row_id}"
-    wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "the pod")
+    pod = wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "the pod")
     client.CustomObjectsApi(kube_client).patch_namespaced_custom_object(
         c.GROUP, c.VERSION, namespace, c.PLURAL, name, {"spec": {"broker": {"cash": 1_000_000}}}
     )
     wait_for(lambda: get_bot(kube_client, namespace, name)["spec"]["broker"]["cash"] == 10000, 20, "reverted")
     assert any(e["reason"] == "HandEditReverted" for e in events(kube_client, namespace, name))
+    time.sleep(3)  # a pass or two more: the edited spec must never have run, not even for a second
+    now = get_pod(kube_client, namespace, pod_name(name))
+    assert now is not None and now["metadata"]["uid"] == pod["metadata"]["uid"], "the hand edit replaced the pod"
 
     def syncer_writes() -> float:
         return sum(

@@ -468,3 +468,29 @@ def test_only_writes_the_apiserver_turned_away_for_load_are_repeated(
     exc = ApiException(status=status, reason="refused")
     exc.headers = headers
     assert retry_delay(exc, backoff) == expected
+
+
+def test_the_healthy_reset_of_restarts_follows_the_pods_ready_time_not_the_status() -> None:
+    forged_ready = set_condition([], "Ready", True, "Trading", "", 1, NOW - timedelta(hours=2))
+    previous = {"restarts": 2, "conditions": forged_ready}
+    recent = running_pod(ready_since=NOW - timedelta(minutes=1))
+    assert decide(observe(pod=recent, previous=previous)).status["restarts"] == 2
+    long_ready = running_pod(ready_since=NOW - timedelta(minutes=11))
+    assert decide(observe(pod=long_ready, previous=previous)).status["restarts"] == 0
+
+
+def test_a_restart_record_comes_from_the_operators_annotation_only() -> None:
+    from bot_operator.reconcile import restart_record
+    from bot_runtime.api import constants as c
+
+    def bot(annotations: dict[str, str], status: dict[str, Any]) -> TradingBot:
+        meta = {"name": "b", "namespace": "n", "annotations": annotations}
+        return TradingBot.from_resource({"metadata": meta, "spec": FAST_SPEC, "status": status})
+
+    kept = '{"restarts": 3, "nextRestartAt": "2026-11-29T12:00:00Z"}'
+    assert restart_record(bot({c.ANNOTATION_RESTARTS: kept}, {"restarts": 0})) == {
+        "restarts": 3,
+        "nextRestartAt": "2026-11-29T12:00:00Z",
+    }
+    assert restart_record(bot({}, {"restarts": 5}))["restarts"] == 0
+    assert restart_record(bot({c.ANNOTATION_RESTARTS: "not json"}, {}))["restarts"] == 0

@@ -56,7 +56,14 @@ app.kubernetes.io/component: migrations
 {{- end -}}
 
 {{- define "tbo.botsNamespace" -}}
-{{- default .Release.Namespace .Values.operator.botsNamespace -}}
+{{- default (printf "%s-bots" (default "default" .Release.Namespace)) .Values.operator.botsNamespace -}}
+{{- end -}}
+
+{{/* The one namespace a namespaced operator watches (its bots' namespace unless told), "" for all */}}
+{{- define "tbo.watchNamespace" -}}
+{{- if .Values.operator.watchNamespace -}}{{ .Values.operator.watchNamespace }}
+{{- else if not .Values.rbac.clusterWide -}}{{ include "tbo.botsNamespace" . }}
+{{- end -}}
 {{- end -}}
 
 {{/* Checks that cannot live in values.schema.json */}}
@@ -64,8 +71,8 @@ app.kubernetes.io/component: migrations
 {{- if and (not .Values.database.existingSecret) (not .Values.database.url) -}}
 {{- fail "database: set database.existingSecret (a Secret with the PostgreSQL URL) or database.url" -}}
 {{- end -}}
-{{- if and (not .Values.rbac.clusterWide) (not .Values.operator.watchNamespace) -}}
-{{- fail "rbac.clusterWide=false needs operator.watchNamespace: a namespaced operator watches one namespace" -}}
+{{- if and (not .Values.rbac.clusterWide) (ne (include "tbo.watchNamespace" .) (include "tbo.botsNamespace" .)) -}}
+{{- fail "rbac.clusterWide=false: operator.botsNamespace must be the watched namespace (operator.watchNamespace), or the operator could not see the bots it syncs" -}}
 {{- end -}}
 {{- end -}}
 
