@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot_runtime import ccxt_one_venue
 from bot_runtime.logs import add_log_format, configure_logging
 
 log = logging.getLogger("bot_runtime")
@@ -316,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a process of its own (the console script), not a caller's: load ccxt one venue at a time
+        ccxt_one_venue.install()
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format, sys.stdout)

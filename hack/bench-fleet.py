@@ -40,6 +40,7 @@ from tests.support.kube import api_client_for, create_namespace, wait_for  # noq
 from tests.support.operator import OperatorProcess  # noqa: E402
 
 N = int(os.environ.get("N") or (sys.argv[1] if len(sys.argv) > 1 else 1000))
+PROFILE = os.environ.get("PROFILE")  # a folder: py-spy (pip install py-spy) samples the operator there
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 FLOOR_OPERATOR = textwrap.dedent(
     """
@@ -127,6 +128,27 @@ def floor(plane: ControlPlane, api: object, tmp: Path) -> tuple[float, Counter[s
             proc.wait(30)
 
 
+def profile(pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
+    """With PROFILE=folder: py-spy's collapsed stacks of the operator in folder/name.txt (flamegraph input)."""
+    if not PROFILE:
+        return None
+    Path(PROFILE).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    command = [
+        str(spy) if spy.exists() else "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--duration",
+        str(seconds),
+        "--nonblocking",
+    ]
+    out = Path(PROFILE) / f"{name}.txt"
+    return subprocess.Popen([*command, "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> int:
     from sqlalchemy import text
     from sqlalchemy.orm import Session
@@ -161,6 +183,7 @@ def main() -> int:
                 engine = create_engine(url)
                 before = api_writes(plane)
                 started = time.monotonic()
+                spy = profile(operator.proc.pid, "creation", 60)
                 with Session(engine) as session, session.begin():
                     session.add_all([TradingBot(name=f"bench {i}", user_id=1, **values) for i in range(N)])
                 wait_for(lambda: count(api, "fleet", c.PLURAL) >= N, 900, f"{N} TradingBots", interval=0.5)
@@ -171,7 +194,10 @@ def main() -> int:
                 creation = delta(api_writes(plane), before)
                 rss, cpu = proc_figures(operator.proc.pid)
 
+                if spy is not None:
+                    spy.terminate()
                 idle_before, idle_started = api_writes(plane), time.monotonic()
+                spy = profile(operator.proc.pid, "idle", 58)
                 time.sleep(60)
                 idle = delta(api_writes(plane), idle_before)
                 _, cpu_after = proc_figures(operator.proc.pid)

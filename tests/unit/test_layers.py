@@ -39,3 +39,19 @@ def test_the_operator_checks_plugin_parameters_from_their_schema_alone() -> None
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['spec.strategy.params: exit_period (9) must not exceed entry_period (5)'] False"
+
+
+def test_a_runtime_loads_only_the_exchange_it_talks_to() -> None:
+    """`bot-runtime` installs the one-venue ccxt: a whole ccxt (every exchange class) costs a runtime ~35 MiB."""
+    script = (
+        "import sys; from bot_runtime import ccxt_one_venue; ccxt_one_venue.install()\n"
+        "from bot_runtime.exchange import build_exchange, classify\n"
+        "import ccxt\n"
+        "exchange = build_exchange('okx')\n"
+        "assert classify(ccxt.AuthenticationError('x')).value == 'fatal' and 'binance' in ccxt.exchanges\n"
+        "assert exchange.id == 'okx' and isinstance(exchange, ccxt.okx)\n"
+        "print(sorted(m for m in sys.modules if m.count('.') == 1 and m.startswith('ccxt.')"
+        " and m.split('.')[1] in ccxt.exchanges))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['ccxt.okx']", done.stdout + done.stderr
