@@ -44,5 +44,5 @@ def install() -> None:
     package.__path__ = list(spec.submodule_search_locations)
     package.__file__ = spec.origin
     package.__spec__ = spec
-    package.__version__ = CCXT_VERSION
+    setattr(package, "__version__", CCXT_VERSION)  # noqa: B010  (a module attribute mypy cannot see)
     sys.modules["ccxt"] = package
