@@ -24,7 +24,6 @@ from kubernetes.client.exceptions import ApiException
 
 from bot_operator.builders.pod import image_refusal
 from bot_operator.builders.webhook import WEBHOOK_PATH, build_webhook_configuration
-from bot_operator.certs import write_self_signed
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.validation import validate_spec
@@ -129,6 +128,8 @@ class AdmissionServer:
     def _cert_dir(self) -> Path:
         if self.settings.webhook_cert_dir:
             return Path(self.settings.webhook_cert_dir)
+        from bot_operator.certs import write_self_signed  # cryptography's x509: ~9 MiB, only in this mode
+
         folder = Path(tempfile.mkdtemp(prefix="botops-webhook-"))
         host = urllib.parse.urlsplit(self.settings.webhook_url).hostname or "localhost"
         write_self_signed(folder, [host])

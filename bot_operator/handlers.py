@@ -38,7 +38,11 @@ def backtest_event(*, type: str | None, name: str, namespace: str | None, memo: 
 
 
 @kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED_BY: c.MANAGER})
-def pod_event(*, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
+def pod_event(*, type: str | None, body: Any, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
+    if type == "DELETED":
+        memo.reconciler.pods.remove(dict(body))
+    else:
+        memo.reconciler.pods.update(dict(body))
     owners = [dict(o) for o in meta.get("ownerReferences") or []]
     memo.reconciler.reconcile_owner_of(namespace, owners)
     memo.backtests.pod_changed(namespace, owners)

@@ -6,7 +6,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ JSON_PATCH = "application/json-patch+json"
 RETRY_FOR_SECONDS = 30.0  # a write the apiserver asks us to repeat is repeated this long, then fails the reconcile
 FIRST_RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 5.0
+PAGE = 250  # objects per list call: bounds what a full pass holds at once
 
 
 def api_message(exc: ApiException) -> str:
@@ -77,16 +78,15 @@ class Cluster:
     # ------------------------------------------------------------------------------ TradingBots
 
     def list_bots(self, namespace: str | None, label_selector: str | None = None) -> list[dict[str, Any]]:
-        result: Any
+        return list(self.iter_bots(namespace, label_selector))
+
+    def iter_bots(self, namespace: str | None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every TradingBot, a page at a time."""
+        selector = label_selector or ""
         if namespace:
-            result = self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.PLURAL, label_selector=label_selector or ""
-            )
-        else:
-            result = self.objects.list_cluster_custom_object(
-                c.GROUP, c.VERSION, c.PLURAL, label_selector=label_selector or ""
-            )
-        return list(result.get("items", []))
+            list_namespaced = self.objects.list_namespaced_custom_object
+            return _paged(list_namespaced, c.GROUP, c.VERSION, namespace, c.PLURAL, label_selector=selector)
+        return _paged(self.objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.PLURAL, label_selector=selector)
 
     def read_bot(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -128,21 +128,25 @@ class Cluster:
 
     def patch_bot_metadata(
         self, namespace: str, name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None
-    ) -> None:
+    ) -> str:
         meta = {k: v for k, v in {"labels": labels, "annotations": annotations}.items() if v}
-        self._patch_bot(namespace, name, {"metadata": meta}, MERGE_PATCH)
+        return self._patch_bot(namespace, name, {"metadata": meta}, MERGE_PATCH)
 
-    def patch_bot_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_bot_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
         """A merge patch of operator-owned status fields (status.runtime belongs to the runtime)."""
-        self._patch_bot(namespace, name, {"status": status}, MERGE_PATCH, status=True)
+        return self._patch_bot(namespace, name, {"status": status}, MERGE_PATCH, status=True)
 
-    def _patch_bot(self, namespace: str, name: str, body: Any, content_type: str, status: bool = False) -> None:
+    def _patch_bot(self, namespace: str, name: str, body: Any, content_type: str, status: bool = False) -> str:
+        """The bot's resourceVersion after the patch."""
         patch = (
             self.objects.patch_namespaced_custom_object_status
             if status
             else self.objects.patch_namespaced_custom_object
         )
-        self._write("patch", patch, c.GROUP, c.VERSION, namespace, c.PLURAL, name, body, _content_type=content_type)
+        patched = self._write(
+            "patch", patch, c.GROUP, c.VERSION, namespace, c.PLURAL, name, body, _content_type=content_type
+        )
+        return str(((patched or {}).get("metadata") or {}).get("resourceVersion", ""))
 
     def delete_bot(self, namespace: str, name: str) -> None:
         try:
@@ -184,16 +188,13 @@ class Cluster:
 
     # ------------------------------------------------------------------------------------- pods
 
-    def list_bot_pods(self, namespace: str | None) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every bot pod (by namespace and name), in one call; plain JSON (the client's models cost ~1 ms a pod)."""
-        selector: str = f"{c.LABEL_MANAGED_BY}={c.MANAGER}"
-        response: Any
+    def iter_bot_pods(self, namespace: str | None) -> Iterator[dict[str, Any]]:
+        """Every bot pod, a page at a time: a caller that keeps what it needs of each never holds a thousand pod
+        bodies at once."""
+        selector = f"{c.LABEL_MANAGED_BY}={c.MANAGER}"
         if namespace:
-            response = self.core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
-        else:
-            response = self.core.list_pod_for_all_namespaces(label_selector=selector, _preload_content=False)
-        items = json.loads(response.data).get("items") or []
-        return {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in items}
+            return _paged(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        return _paged(self.core.list_pod_for_all_namespaces, label_selector=selector)
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -330,6 +331,18 @@ class Cluster:
             )
         except ApiException as exc:  # an event is a courtesy: never fail a reconcile for it
             log.warning("could not post event %s on %s: %s", reason, bot.ref, exc.reason)
+
+
+def _paged(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """The items of a list call, PAGE at a time, as plain JSON (the client's models cost ~1 ms an object)."""
+    token: str | None = None
+    while True:
+        more = {"_continue": token} if token else {}
+        body = json.loads(call(*args, limit=PAGE, _preload_content=False, **kwargs, **more).data)
+        yield from body.get("items") or []
+        token = (body.get("metadata") or {}).get("continue")
+        if not token:
+            return
 
 
 def _escape(key: str) -> str:

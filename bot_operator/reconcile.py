@@ -28,6 +28,7 @@ from bot_operator.builders.pod import build_pod, build_runtime_db_secret, image_
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.kube import Cluster, api_message
 from bot_operator.metrics import OperatorMetrics
+from bot_operator.pod_index import PodIndex
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec, TradingBotStatus
@@ -132,7 +133,7 @@ class PassListing:
     """What one periodic pass read in three calls (bots, pods, rows) instead of one read each per bot."""
 
     read_at: float  # monotonic, taken before the listings
-    pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    pods: dict[tuple[str, str], PodView] = field(default_factory=dict)  # what a reconcile reads of each, not the body
     rows: dict[str, BotRow] = field(default_factory=dict)  # by external_ref
 
 
@@ -157,12 +158,14 @@ class Reconciler:
         self._locks_guard = threading.Lock()
         self._namespaces_checked: dict[str, float] = {}  # monotonic time each namespace's shared objects were checked
         self._children_checked: dict[tuple[str, str], tuple[tuple[str | None, str], float]] = {}
-        self._status_written: dict[tuple[str, str], float] = {}  # monotonic time of each bot's last status patch
+        # each bot's last write of ours: monotonic time and the resourceVersion it left
+        self._written: dict[tuple[str, str], tuple[float, str]] = {}
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
         self._namespace_users: dict[str, tuple[float, int | None]] = {}
         self._inputs_seen: dict[tuple[str, str], int] = {}  # input_digest of each bot at its last reconcile
         self.wake_ups = WakeUps(self.reconcile_named)
+        self.pods = PodIndex()  # fed by the pod watch (handlers.pod_event) and our own creates
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -176,14 +179,15 @@ class Reconciler:
         self, bot: TradingBot, fresh: bool = False, listing: PassListing | None = None
     ) -> dict[str, Any] | None:
         """Bring one bot's objects and status in line; returns the status written (or None). `bot` and its pod
-        and row as a pass listed them: if its status was written since, they are read again, so a stale copy
-        (a listing taken before another reconcile) never puts back an older restart count."""
+        and row as a pass listed them: if we wrote the bot since the listing began and the listing does not show our
+        write, they are read again, so a stale copy never puts back an older restart count."""
         if not self.settings.owns_bot(bot.namespace, bot.name):
             return None  # another shard's
         started = time.monotonic()
         key = (bot.namespace, bot.name)
         with self._lock(bot.namespace, bot.name):
-            stale = listing is not None and self._status_written.get(key, float("-inf")) >= listing.read_at
+            written_at, version = self._written.get(key, (float("-inf"), ""))
+            stale = listing is not None and written_at >= listing.read_at and bot.metadata.resource_version != version
             current = self.cluster.get_bot(bot.namespace, bot.name) if fresh or stale else bot
             if current is None or current.metadata.deletion_timestamp:
                 return None
@@ -199,11 +203,17 @@ class Reconciler:
                 self.metrics.reconcile_seconds.observe(time.monotonic() - started)
 
     def bot_seen(self, namespace: str, name: str, body: Any) -> None:
-        """A watch event of a TradingBot: reconciled unless only the operator's own status changed."""
+        """A watch event of a TradingBot: reconciled unless only the operator's own status changed. The event's copy
+        is used when it shows our last write of the bot (or we wrote none): only an older copy is read again."""
         key, digest = (namespace, name), input_digest(body)
         if self._inputs_seen.get(key) == digest or not self.settings.owns_bot(namespace, name):
             return
-        self.reconcile_named(namespace, name)
+        bot = TradingBot.from_resource(body)
+        written = self._written.get(key)
+        if written is None or written[1] == bot.metadata.resource_version:
+            self.reconcile(bot)
+        else:
+            self.reconcile_named(namespace, name)
         self._inputs_seen[key] = digest
 
     def reconcile_owner_of(self, namespace: str, owner_references: list[dict[str, Any]]) -> None:
@@ -219,7 +229,8 @@ class Reconciler:
             return
         if self.alerts is not None:
             self.alerts.forget(namespace, name)
-        self._status_written.pop((namespace, name), None)
+        self._written.pop((namespace, name), None)
+        self.pods.forget(namespace, pod_name(name))
         self._inputs_seen.pop((namespace, name), None)
         self.wake_ups.at((namespace, name), None)
         self._children_checked.pop((namespace, name), None)
@@ -248,12 +259,20 @@ class Reconciler:
         if result.errors and previous.get("message") != message:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
+        pod = (
+            listing.pods.get((namespace, pod_name(name)), PodView())
+            if listing
+            else self.pods.get(namespace, pod_name(name))
+            or PodView.of(self.cluster.get_pod(namespace, pod_name(name)), c.ANNOTATION_SPEC_HASH)
+        )
         try:
             listed_row = listing.rows.get(bot.ref) if listing else None
             bot_id, user_id, synced, row = self._register(namespace, name, source, spec, listed_row)
             if synced[1] in REFUSALS:  # not this bot's to run: said like an invalid spec, with its own reason
                 spec, message = None, synced[2]
-            conflict = self._account_conflict(namespace, spec, bot_id) or self._database_identity(bot, spec, bot_id)
+            conflict = self._account_conflict(namespace, spec, bot_id) or self._database_identity(
+                bot, spec, bot_id, pod.exists
+            )
             database_reachable = True
             if self._database_down:
                 self._database_down, self._database_back_at = False, datetime.now(UTC)
@@ -277,11 +296,6 @@ class Reconciler:
             self._ensure_children(bot, wanted_labels)
             self.ensure_namespace_objects(namespace)
 
-        pod = (
-            listing.pods.get((namespace, pod_name(name)))
-            if listing
-            else self.cluster.get_pod(namespace, pod_name(name))
-        )
         interval = (spec and spec.runtime.heartbeat_interval_seconds) or self.settings.runtime_heartbeat_seconds
         observation = Observation(
             now=datetime.now(UTC),
@@ -291,7 +305,7 @@ class Reconciler:
             invalid_reason=synced[1] if synced[1] in REFUSALS else "InvalidSpec",
             suspended=bool(spec and spec.suspended),
             desired_hash=spec_hash(spec, self.settings) if spec else "",
-            pod=PodView.of(pod, c.ANNOTATION_SPEC_HASH),
+            pod=pod,
             policy=spec.restart_policy if spec else RestartPolicy(),
             heartbeat_interval=interval,
             stale_after=self.settings.stale_after(interval),
@@ -308,7 +322,7 @@ class Reconciler:
             database_back_at=self._database_back_at,
             differences=(("StrategyFallback", fallback),) if spec and (fallback := strategy_fallback(spec)) else (),
         )
-        decision, pod_exists = self._apply_or_refused(bot, spec, wanted_labels, observation, pod is not None, bot_id)
+        decision, pod_exists = self._apply_or_refused(bot, spec, wanted_labels, observation, pod.exists, bot_id)
         status = {
             **decision.status,
             **TradingBotStatus(
@@ -328,8 +342,8 @@ class Reconciler:
         kept = {k: status.get(k) for k in record}
         if kept != record:
             annotation = {c.ANNOTATION_RESTARTS: json.dumps(kept)}
-            self.cluster.patch_bot_metadata(bot.namespace, bot.name, annotations=annotation)
-            self._status_written[(bot.namespace, bot.name)] = time.monotonic()  # older listings: read the bot again
+            version = self.cluster.patch_bot_metadata(bot.namespace, bot.name, annotations=annotation)
+            self._written[(bot.namespace, bot.name)] = (time.monotonic(), version)  # older listings: read again
 
     def _tell(
         self,
@@ -431,9 +445,13 @@ class Reconciler:
         )
         return self.fleet.claim_account(bot_id, account, spec.market.symbol, spec.allow_shared_account)
 
-    def _database_identity(self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None) -> str | None:
+    def _database_identity(
+        self, bot: TradingBot, spec: TradingBotSpec | None, bot_id: int | None, pod_exists: bool
+    ) -> str | None:
         """The bot's own database role and the Secret with its URL (per-bot identities): made when the Secret is
-        missing, checked again every children_check_seconds. A refusal (no CREATEROLE) is said on the bot."""
+        missing, checked again every children_check_seconds. A refusal (no CREATEROLE) is said on the bot.
+        A bot new to this process with no pod gets a new password without asking whether its Secret exists (no
+        runtime uses the old one; an existing Secret is replaced): a new bot costs no read."""
         if spec is None or bot_id is None or self.settings.runtime_database_identity != "per-bot":
             return None
         key, now = (bot.namespace, bot.name), time.monotonic()
@@ -445,7 +463,8 @@ class Reconciler:
         ):
             return None
         name = self.settings.database_secret(bot.name)
-        if not self.cluster.secret_exists(bot.namespace, name):
+        unused = checked is None and not pod_exists
+        if unused or not self.cluster.secret_exists(bot.namespace, name):
             try:
                 url = self.identities.issue_bot(bot_id)
             except sa_exc.ProgrammingError as exc:  # insufficient privilege: a setting to change, not an outage
@@ -532,11 +551,13 @@ class Reconciler:
         if decision.action == "create" and spec is not None:
             created = self.cluster.create_pod(build_pod(bot, spec, self.settings, labels))
             if created is not None:
+                self.pods.update(created)
                 log.info("created bot pod %s/%s", bot.namespace, pod)
             return True, created
         if decision.action == "delete":
             log.info("deleting bot pod %s/%s: %s", bot.namespace, pod, decision.action_reason)
             self.cluster.delete_pod(bot.namespace, pod)
+            self.pods.deleting(bot.namespace, pod)
             if decision.runtime_dead and bot_id is not None:
                 # the kubelet saw the runtime exit: its lease is free now, not at expiry
                 self.repo.release_lease_of_pod(bot_id, pod)
@@ -554,8 +575,8 @@ class Reconciler:
         changed = {k: v for k, v in status.items() if previous.get(k) != v}
         if changed:
             log.debug("TradingBot %s status: %s", bot.ref, changed)
-            self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
-            self._status_written[(bot.namespace, bot.name)] = time.monotonic()
+            version = self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
+            self._written[(bot.namespace, bot.name)] = (time.monotonic(), version)
         for type, reason, message in decision.events:
             self.cluster.event(bot, type, reason, message)
             if bot_id is not None:

@@ -17,10 +17,11 @@ from typing import Any
 
 import kopf
 
-from bot_operator import handlers  # noqa: F401  (registers the kopf handlers)
+from bot_operator import handlers, memory  # noqa: F401  (handlers registers the kopf handlers)
 from bot_operator.admission import AdmissionServer
 from bot_operator.alerts import OwnerAlerts
 from bot_operator.backtest_runs import BacktestReconciler
+from bot_operator.builders.lifecycle import PodView
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
@@ -29,7 +30,7 @@ from bot_operator.settings import OperatorSettings
 from bot_operator.sync import Syncer
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBot
-from bot_runtime.db import migrate
+from bot_runtime.db import revision
 from bot_runtime.db.backtest_results import BacktestStore
 from bot_runtime.db.engine import DB_ERRORS, create_engine
 from bot_runtime.db.repository import BotRepository
@@ -63,13 +64,21 @@ def kopf_settings() -> kopf.OperatorSettings:
 
 class Operator:
     def __init__(self, settings: OperatorSettings, kubeconfig: str | None = None) -> None:
+        memory.limit_arenas()  # before any thread starts
         self.settings = settings
         if kubeconfig:
             os.environ["KUBECONFIG"] = kubeconfig  # kopf logs in through the kubernetes client's config
         # kopf's reconcile workers, the sync's writers and the periodic pass each hold a connection at once
         self.api = api_client(kubeconfig, connections=settings.sync_workers + KOPF_WORKERS + 4)
         self.metrics = OperatorMetrics()
-        engine = create_engine(settings.database_url, connect_args={"connect_timeout": 5})
+        # a connection for each thread that may hold one at once (kopf's workers, the sync's, the pass and the
+        # LISTEN loop), kept open: a burst of new bots otherwise queues for a pool of 5 and reconnects past it
+        engine = create_engine(
+            settings.database_url,
+            connect_args={"connect_timeout": 5},
+            pool_size=KOPF_WORKERS + settings.sync_workers + 4,
+            max_overflow=4,
+        )
         self.repo = BotRepository(engine)
         cluster = Cluster(self.api, "reconciler", self.metrics.api_writes)
         self.alerts = OwnerAlerts(settings, cluster, self.repo, self.metrics.registry)
@@ -110,6 +119,8 @@ class Operator:
                 return 0
             self.leading = True
             self.metrics.leader.set(1)
+            namespace = None if self.settings.all_namespaces else self.settings.namespace
+            self.reconciler.pods.seed(self.reconciler.cluster.iter_bot_pods(namespace))  # before the watch starts
             background = [
                 threading.Thread(target=self.syncer.run, args=(self.stop,), name="sync", daemon=True),
                 threading.Thread(target=self._periodic_pass, name="resync", daemon=True),
@@ -138,7 +149,7 @@ class Operator:
         return self.exit_code
 
     def _check_schema(self) -> None:
-        current, head = migrate.current_revision(self.settings.database_url), migrate.head_revision()
+        current, head = revision.database_revision(self.settings.database_url), revision.shipped_head()
         if current != head:
             raise SystemExit(
                 f"bot-operator: the database is at revision {current or '(empty)'}, this operator "
@@ -190,9 +201,13 @@ class Operator:
         while not self.stop.wait(self.settings.resync_interval):
             try:
                 listing = PassListing(time.monotonic())
-                listed = [TradingBot.from_resource(b) for b in self.reconciler.cluster.list_bots(namespace)]
+                cluster = self.reconciler.cluster
+                listed = [TradingBot.from_resource(b) for b in cluster.iter_bots(namespace)]
                 bots = [b for b in listed if self.settings.owns_bot(b.namespace, b.name)]
-                listing.pods = self.reconciler.cluster.list_bot_pods(namespace)
+                listing.pods = {
+                    (p["metadata"]["namespace"], p["metadata"]["name"]): PodView.of(p, c.ANNOTATION_SPEC_HASH)
+                    for p in cluster.iter_bot_pods(namespace)
+                }
                 rows = self.repo.get_bots()  # after the bots: a bot listed has its row listed (rows come first)
                 listing.rows = {row.external_ref: row for row in rows if row.external_ref}
                 phases: Counter[str] = Counter()
@@ -207,6 +222,8 @@ class Operator:
                 if self.settings.runtime_database_identity == "per-bot":
                     self.reconciler.identities.drop_retired()
                 self.backtests.pass_all(namespace)
+                del listing, listed, bots, rows
+                memory.trim()  # the pass's listings are garbage now: give their pages back
             except DB_ERRORS as exc:  # an outage, already reported per bot: no traceback every pass
                 log.warning("periodic pass: database unreachable (%s); retrying", type(exc).__name__)
             except Exception:

@@ -196,7 +196,10 @@ def _suspended(o: Observation, budget: RestartBudget) -> Verdict:
     return verdict
 
 
-def _terminating() -> Verdict:
+def _terminating(o: Observation, budget: RestartBudget) -> Verdict:
+    if budget.next_restart:  # a failed pod on its way out: still backing off, with the message that says why
+        message = o.previous.get("message") or f"restart {budget.restarts} at {format_time(budget.next_restart)}"
+        return Verdict("Pending", message, reconciling=(True, "BackingOff", message))
     message = "waiting for the old bot pod to stop before starting a new one"
     return Verdict("Stopping", message, reconciling=(True, "PodTerminating", message))
 
@@ -304,7 +307,7 @@ def _situation(o: Observation, budget: RestartBudget, held_since: datetime | Non
     if o.suspended:
         return _suspended(o, budget)
     if o.pod.terminating:
-        return _terminating()
+        return _terminating(o, budget)
     if not o.pod.exists:
         return _no_pod(o, budget)
     if o.pod.spec_hash != o.desired_hash and held_since is None:

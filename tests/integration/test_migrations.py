@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from bot_runtime.db import migrate
+from bot_runtime.db import migrate, revision
 from bot_runtime.db.engine import create_engine
 from bot_runtime.db.schema import NOTIFY_CHANNEL, Base
 from botops_dev.postgres import PostgresServer, libpq_url, scratch_database
@@ -61,9 +61,11 @@ def test_upgrade_to_head_and_back_to_empty(empty_db: str) -> None:
     assert result.returncode == 0, result.stderr
     assert f"database at revision {migrate.head_revision()}" in result.stdout
     assert tables(empty_db) == TABLES
+    # the operator's own check (no Alembic) agrees with Alembic on both ends
+    assert revision.shipped_head() == migrate.head_revision() == revision.database_revision(empty_db)
     migrate.downgrade(empty_db, "base")
     assert tables(empty_db) == set()
-    assert migrate.current_revision(empty_db) is None
+    assert migrate.current_revision(empty_db) is None and revision.database_revision(empty_db) is None
     migrate.upgrade(empty_db)  # and up again: downgrade left nothing behind that blocks it
     assert tables(empty_db) == TABLES
 

@@ -494,3 +494,42 @@ def test_a_restart_record_comes_from_the_operators_annotation_only() -> None:
     }
     assert restart_record(bot({}, {"restarts": 5}))["restarts"] == 0
     assert restart_record(bot({c.ANNOTATION_RESTARTS: "not json"}, {}))["restarts"] == 0
+
+
+def test_the_pod_index_keeps_the_newest_view_and_removes_only_the_pod_deleted() -> None:
+    from bot_operator.pod_index import PodIndex
+
+    def pod(uid: str, version: int, phase: str, deleting: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {"namespace": "n", "name": "b-runtime", "uid": uid, "resourceVersion": str(version)}
+        if deleting:
+            meta["deletionTimestamp"] = "2026-12-01T00:00:00Z"
+        return {"metadata": meta, "status": {"phase": phase}}
+
+    index = PodIndex()
+    assert index.get("n", "b-runtime") is None  # not seeded: the caller reads the pod itself
+    index.seed([pod("a", 10, "Running")])
+    assert index.get("n", "b-runtime") == PodView.of(pod("a", 10, "Running"), "x")
+    index.update(pod("a", 12, "Failed"))
+    index.deleting("n", "b-runtime")  # we deleted it: gone at once
+    index.update(pod("a", 12, "Failed"))  # the same event again, late: it does not bring the pod back
+    assert not index.get("n", "b-runtime").exists
+    index.update(pod("a", 14, "Failed", deleting=True))  # the watch: still terminating (a newer version)
+    assert index.get("n", "b-runtime").terminating
+    index.update(pod("b", 30, "Pending"))  # our own create of the replacement
+    index.remove(pod("a", 25, "Failed"))  # the old pod's deletion event, arriving late: older, ignored
+    assert index.get("n", "b-runtime").phase == "Pending"
+    index.remove(pod("b", 40, "Failed"))
+    assert not index.get("n", "b-runtime").exists and index.get("n", "other") == PodView()
+
+
+def test_a_scheduled_restart_survives_the_failed_pods_termination() -> None:
+    due = format_time(NOW + timedelta(seconds=20))
+    previous = {"phase": "Pending", "restarts": 1, "nextRestartAt": due, "message": "exited; restart 1/2"}
+    terminating = running_pod(phase="Failed", terminating=True, exit_code=2, ready=False)
+    stopping = decide(observe(pod=terminating, previous=previous))
+    assert stopping.action == "none" and stopping.status["nextRestartAt"] == due
+    assert stopping.status["phase"] == "Pending" and stopping.status["message"] == previous["message"]
+    gone = decide(observe(pod=PodView(), previous={**previous, **stopping.status}))
+    assert gone.action == "none" and gone.status["phase"] == "Pending", gone.status  # not before its time
+    later = decide(observe(pod=PodView(), previous={**previous, **stopping.status}, now=NOW + timedelta(seconds=21)))
+    assert later.action == "create"
