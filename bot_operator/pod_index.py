@@ -48,10 +48,6 @@ class PodIndex:
             version = self._pods.get((namespace, name), (0, PodView()))[0]
             self._pods[(namespace, name)] = (version, PodView())
 
-    def forget(self, namespace: str, name: str) -> None:
-        with self._lock:
-            self._pods.pop((namespace, name), None)
-
     def _put(self, pod: dict[str, Any], view: PodView) -> None:
         meta = pod.get("metadata") or {}
         key, version = (meta.get("namespace", ""), meta.get("name", "")), _version(meta)

@@ -229,8 +229,7 @@ class Reconciler:
             return
         if self.alerts is not None:
             self.alerts.forget(namespace, name)
-        self._written.pop((namespace, name), None)
-        self.pods.forget(namespace, pod_name(name))
+        self._written.pop((namespace, name), None)  # its pod stays in the index until the watch sees it go
         self._inputs_seen.pop((namespace, name), None)
         self.wake_ups.at((namespace, name), None)
         self._children_checked.pop((namespace, name), None)
