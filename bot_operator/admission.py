@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bot_operator.builders.pod import image_refusal
 from bot_operator.builders.webhook import WEBHOOK_PATH, build_webhook_configuration
-from bot_operator.settings import OperatorSettings
+from bot_operator.settings import OperatorSettings, comma_list
 from bot_runtime.api import constants as c
 from bot_runtime.api.validation import validate_spec
 
@@ -36,39 +36,43 @@ def _source(obj: dict[str, Any]) -> str | None:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(c.LABEL_SOURCE)
 
 
-def refusals(request: dict[str, Any], settings: OperatorSettings, operators: frozenset[str]) -> tuple[int, list[str]]:
-    """(HTTP code, reasons) for an admission request of a TradingBot; no reasons: allowed."""
+def refusals(
+    request: dict[str, Any], settings: OperatorSettings, operators: frozenset[str]
+) -> tuple[int, list[str], list[str]]:
+    """(HTTP code, reasons, warnings) for an admission request of a TradingBot; no reasons: allowed."""
     obj, old = request.get("object") or {}, request.get("oldObject") or {}
     user = (request.get("userInfo") or {}).get("username", "")
     if (obj.get("metadata") or {}).get("deletionTimestamp"):
-        return 200, []  # a bot on its way out (a finalizer removed by hand) is never held up
+        return 200, [], []  # a bot on its way out (a finalizer removed by hand) is never held up
     if c.SOURCE_DATABASE in (_source(obj), _source(old)) and operators and user not in operators:
-        return 403, [
-            f"metadata.labels[{c.LABEL_SOURCE}]: {c.SOURCE_DATABASE!r} bots are written by the operator's database "
-            f"sync only (user {user!r} is not the operator): change the trading_bots row instead, or apply a bot of "
-            "your own without that label"
-        ]
+        return (
+            403,
+            [
+                f"metadata.labels[{c.LABEL_SOURCE}]: {c.SOURCE_DATABASE!r} bots are written by the operator's "
+                f"database sync only (user {user!r} is not the operator): change the trading_bots row instead, or "
+                "apply a bot of your own without that label"
+            ],
+            [],
+        )
     if request.get("operation") == "UPDATE" and obj.get("spec") == old.get("spec"):
-        return 200, []  # labels, annotations: nothing the validation looks at changed
+        return 200, [], []  # labels, annotations: nothing the validation looks at changed
     spec, result = validate_spec(obj.get("spec") or {})
     errors = list(result.errors)
     refused_image = image_refusal(spec, settings)
     if refused_image:
         errors.append(refused_image)
-    return 422, errors
+    return 422, errors, result.warnings
 
 
 def review(body: dict[str, Any], settings: OperatorSettings, operators: frozenset[str]) -> dict[str, Any]:
     """The answer to one AdmissionReview."""
     request = body.get("request") or {}
-    code, reasons = refusals(request, settings, operators)
+    code, reasons, warnings = refusals(request, settings, operators)
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": not reasons}
     if reasons:
         response["status"] = {"code": code, "message": "; ".join(reasons)}
-    else:
-        _, result = validate_spec((request.get("object") or {}).get("spec") or {})
-        if result.warnings:
-            response["warnings"] = result.warnings  # kubectl prints them as "Warning: ..."
+    elif warnings:
+        response["warnings"] = warnings  # kubectl prints them as "Warning: ..."
     return {
         "apiVersion": body.get("apiVersion", "admission.k8s.io/v1"),
         "kind": "AdmissionReview",
@@ -78,7 +82,7 @@ def review(body: dict[str, Any], settings: OperatorSettings, operators: frozense
 
 def operator_usernames(settings: OperatorSettings) -> frozenset[str]:
     """Who the operator is to the apiserver: configured, else the `sub` of its in-cluster ServiceAccount token."""
-    configured = {u.strip() for u in settings.operator_usernames.split(",") if u.strip()}
+    configured = comma_list(settings.operator_usernames)
     if configured or not IN_CLUSTER_TOKEN.exists():
         return frozenset(configured)
     try:

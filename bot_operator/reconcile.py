@@ -133,7 +133,7 @@ class PassListing:
     """What one periodic pass read in three calls (bots, pods, rows) instead of one read each per bot."""
 
     read_at: float  # monotonic, taken before the listings
-    pods: dict[tuple[str, str], PodView] = field(default_factory=dict)  # what a reconcile reads of each, not the body
+    pods: PodIndex = field(default_factory=PodIndex)  # what a reconcile reads of each pod, not the body
     rows: dict[str, BotRow] = field(default_factory=dict)  # by external_ref
 
 
@@ -258,11 +258,8 @@ class Reconciler:
         if result.errors and previous.get("message") != message:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
-        pod = (
-            listing.pods.get((namespace, pod_name(name)), PodView())
-            if listing
-            else self.pods.get(namespace, pod_name(name))
-            or PodView.of(self.cluster.get_pod(namespace, pod_name(name)), c.ANNOTATION_SPEC_HASH)
+        pod = (listing.pods if listing else self.pods).get(namespace, pod_name(name)) or PodView.of(
+            self.cluster.get_pod(namespace, pod_name(name)), c.ANNOTATION_SPEC_HASH
         )
         try:
             listed_row = listing.rows.get(bot.ref) if listing else None

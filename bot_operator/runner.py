@@ -21,7 +21,6 @@ from bot_operator import handlers, memory  # noqa: F401  (handlers registers the
 from bot_operator.admission import AdmissionServer
 from bot_operator.alerts import OwnerAlerts
 from bot_operator.backtest_runs import BacktestReconciler
-from bot_operator.builders.lifecycle import PodView
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
@@ -204,10 +203,7 @@ class Operator:
                 cluster = self.reconciler.cluster
                 listed = [TradingBot.from_resource(b) for b in cluster.iter_bots(namespace)]
                 bots = [b for b in listed if self.settings.owns_bot(b.namespace, b.name)]
-                listing.pods = {
-                    (p["metadata"]["namespace"], p["metadata"]["name"]): PodView.of(p, c.ANNOTATION_SPEC_HASH)
-                    for p in cluster.iter_bot_pods(namespace)
-                }
+                listing.pods.seed(cluster.iter_bot_pods(namespace))
                 rows = self.repo.get_bots()  # after the bots: a bot listed has its row listed (rows come first)
                 listing.rows = {row.external_ref: row for row in rows if row.external_ref}
                 phases: Counter[str] = Counter()

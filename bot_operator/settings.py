@@ -15,6 +15,11 @@ DEFAULT_IMAGE = "tradingbot-operator:0.1.0"  # what `make image` builds; the cha
 BACKTEST_DB_SECRET = "tradingbot-backtest-db"  # per namespace: the Backtest pods' role (per-bot identities)
 
 
+def comma_list(text: str) -> list[str]:
+    """The items of a comma-separated setting, blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOTOPS_", extra="ignore", populate_by_name=True)
 
@@ -148,12 +153,12 @@ class OperatorSettings(BaseSettings):
         return self.leader_lease_namespace or self.namespace or self.bots_namespace
 
     def bot_egress_port_list(self) -> list[int]:
-        return [int(p) for p in self.bot_egress_ports.split(",") if p.strip()]
+        return [int(p) for p in comma_list(self.bot_egress_ports)]
 
     def image_prefixes(self) -> list[str]:
         """What a spec's runtime.image must start with: the configured prefixes, else the runtime image's
         repository (any tag or digest of it)."""
-        configured = [p.strip() for p in self.allowed_images.split(",") if p.strip()]
+        configured = comma_list(self.allowed_images)
         if configured:
             return configured
         repository = self.runtime_image.split("@", 1)[0]
