@@ -1,10 +1,12 @@
-"""kopf handlers: thin. Each hands the object to the Reconciler (in memo) and returns.
+"""kopf handlers: thin. A bot's or bot pod's event is recorded and queued for the Reconciler's workers, in the event
+loop, at once: kopf holds no backlog of events waiting for a worker thread.
 
 Imported by the runner to register them (kopf's decorators register on import).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -24,11 +26,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 # Event handlers only: kopf's create/update handlers would write their bookkeeping (diff base, progress) into
 # every bot, three or four PATCHes per bot; our reconcile is level-based and needs none of it.
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-def bot_event(*, type: str | None, name: str, namespace: str | None, body: Any, memo: Any, **_: Any) -> None:
-    if type == "DELETED":  # no finalizer: deletion never waits for us; this only marks the row stopped
-        memo.reconciler.forget(namespace, name, dict(body.get("metadata", {}).get("labels") or {}))
-    else:  # the initial listing (None), ADDED, MODIFIED
-        memo.reconciler.bot_seen(namespace, name, body)
+async def bot_event(*, type: str | None, body: Any, memo: Any, **_: Any) -> None:
+    memo.reconciler.watched_bot(type, dict(body))
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.BACKTEST_PLURAL)
@@ -38,11 +37,8 @@ def backtest_event(*, type: str | None, name: str, namespace: str | None, memo: 
 
 
 @kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED_BY: c.MANAGER})
-def pod_event(*, type: str | None, body: Any, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
-    if type == "DELETED":
-        memo.reconciler.pods.remove(dict(body))
-    else:
-        memo.reconciler.pods.update(dict(body))
+async def pod_event(*, type: str | None, body: Any, namespace: str | None, meta: Any, memo: Any, **_: Any) -> None:
+    memo.reconciler.watched_pod(type, dict(body))
     owners = [dict(o) for o in meta.get("ownerReferences") or []]
-    memo.reconciler.reconcile_owner_of(namespace, owners)
-    memo.backtests.pod_changed(namespace, owners)
+    if any(o.get("kind") == c.BACKTEST_KIND for o in owners):  # a Backtest's pod: reconciled on a thread
+        await asyncio.get_running_loop().run_in_executor(None, memo.backtests.pod_changed, namespace, owners)

@@ -17,9 +17,13 @@ from bot_operator.builders.lifecycle import PodView
 from bot_runtime.api import constants as c
 
 
-def _version(meta: dict[str, Any]) -> int:
+def resource_version(meta: dict[str, Any]) -> int:
+    return version_number(meta.get("resourceVersion"))
+
+
+def version_number(value: str | None) -> int:
     try:
-        return int(meta.get("resourceVersion") or 0)
+        return int(value or 0)
     except ValueError:  # opaque to clients by contract; etcd's are integers, anything else never wins
         return 0
 
@@ -50,7 +54,7 @@ class PodIndex:
 
     def _put(self, pod: dict[str, Any], view: PodView) -> None:
         meta = pod.get("metadata") or {}
-        key, version = (meta.get("namespace", ""), meta.get("name", "")), _version(meta)
+        key, version = (meta.get("namespace", ""), meta.get("name", "")), resource_version(meta)
         with self._lock:
             held = self._pods.get(key)
             if held is None or version > held[0]:  # etcd's versions only grow: a lower one is an older state

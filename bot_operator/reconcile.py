@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,18 +22,20 @@ from kubernetes.client.exceptions import ApiException
 from sqlalchemy import exc as sa_exc
 
 from bot_operator.alerts import OwnerAlerts
-from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide, parse_time
+from bot_operator.builders.conditions import get_condition
+from bot_operator.builders.lifecycle import Decision, Observation, PodView, decide, parse_time, revisit_at
 from bot_operator.builders.names import bot_labels, pod_name
 from bot_operator.builders.network import build_network_policy
 from bot_operator.builders.pod import build_pod, build_runtime_db_secret, image_refusal, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.kube import Cluster, api_message
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.pod_index import PodIndex
+from bot_operator.pod_index import PodIndex, version_number
 from bot_operator.settings import OperatorSettings
+from bot_operator.work_queue import BotCache, Key, Work, WorkQueue, body_of
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import RestartPolicy, TradingBot, TradingBotSpec, TradingBotStatus
-from bot_runtime.api.rows import row_to_spec, spec_to_row
+from bot_runtime.api.rows import row_configuration, row_to_spec, spec_to_row
 from bot_runtime.api.validation import strategy_fallback, validate_spec
 from bot_runtime.db.engine import DB_ERRORS
 from bot_runtime.db.fleet import FleetControls, fingerprint
@@ -57,25 +60,55 @@ def row_differs(row: BotRow, spec: TradingBotSpec) -> bool:
     return any(getattr(row, column) != value for column, value in spec_to_row(spec).items())
 
 
+def _bot_inputs(body: Any, with_status: bool) -> list[Any]:
+    meta = body.get("metadata") or {}
+    status = dict(body.get("status") or {})
+    runtime = status.pop("runtime", None) or {}
+    return [
+        meta.get("uid"),
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        meta.get("labels"),
+        meta.get("annotations"),
+        {k: v for k, v in runtime.items() if k not in VOLATILE_RUNTIME},
+        status if with_status else None,
+    ]
+
+
 def input_digest(body: Any) -> int:
     """What a reconcile decides from in a TradingBot: its spec (by generation), metadata and status.runtime.
     The operator's own status fields are left out, so its own status patch does not wake a reconcile again."""
+    return hash(json.dumps(_bot_inputs(body, with_status=False), sort_keys=True, default=str))
+
+
+def bot_digest(body: Any) -> int:
+    """What a periodic pass compares of a bot: input_digest's inputs and its whole status (a status a runtime
+    rewrote is put back)."""
+    return hash(json.dumps(_bot_inputs(body, with_status=True), sort_keys=True, default=str))
+
+
+def pass_key(bot: int, pod: PodView, row: BotRow | None, with_heartbeat: bool, context: Any) -> int:
+    """Everything a pass's reconcile of a bot decides from but the clock: the bot (its bot_digest), its pod, its
+    row and `context`. The row's heartbeat counts only when the bot's heartbeats were not fresh: a newer heartbeat
+    of a fresh bot decides nothing new."""
+    facts = None
+    if row is not None:
+        heartbeat = row.last_heartbeat if with_heartbeat else None
+        facts = [row_configuration(row), row.source, row.status, row.error_message, row.feed_state, heartbeat]
+    return hash(json.dumps([bot, repr(pod), facts, context], sort_keys=True, default=str))
+
+
+def key_of(body: Any) -> Key:
     meta = body.get("metadata") or {}
-    runtime = ((body.get("status") or {}).get("runtime")) or {}
-    return hash(
-        json.dumps(
-            [
-                meta.get("uid"),
-                meta.get("generation"),
-                meta.get("deletionTimestamp"),
-                meta.get("labels"),
-                meta.get("annotations"),
-                {k: v for k, v in runtime.items() if k not in VOLATILE_RUNTIME},
-            ],
-            sort_keys=True,
-            default=str,
-        )
-    )
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+def bot_source(body: Any) -> str:
+    return str(((body.get("metadata") or {}).get("labels") or {}).get(c.LABEL_SOURCE, c.SOURCE_KUBERNETES))
+
+
+def heartbeat_fresh(status: dict[str, Any]) -> bool:
+    return (get_condition(status.get("conditions"), "Healthy") or {}).get("reason") == "HeartbeatFresh"
 
 
 def row_spec_instead(row: BotRow | None, spec: TradingBotSpec | None) -> TradingBotSpec | None:
@@ -128,6 +161,20 @@ class WakeUps:
                 log.exception("reconcile of %s/%s at its restart time failed", *key)
 
 
+@dataclass(frozen=True)
+class Quiet:
+    """A bot a pass found settled: skipped by later passes while its pass_key holds, until `until`."""
+
+    key: int
+    with_heartbeat: bool
+    until: float  # monotonic: its revisit time, or a full reconcile every children_check_seconds at the latest
+    phase: str
+
+
+# what a periodic pass knows of a bot before deciding to reconcile it: its key, bot_digest, source and body loader
+PassBot = tuple[Key, int, str, Callable[[], dict[str, Any]]]
+
+
 @dataclass
 class PassListing:
     """What one periodic pass read in three calls (bots, pods, rows) instead of one read each per bot."""
@@ -159,13 +206,17 @@ class Reconciler:
         self._namespaces_checked: dict[str, float] = {}  # monotonic time each namespace's shared objects were checked
         self._children_checked: dict[tuple[str, str], tuple[tuple[str | None, str], float]] = {}
         # each bot's last write of ours: monotonic time and the resourceVersion it left
-        self._written: dict[tuple[str, str], tuple[float, str]] = {}
+        self._written: dict[tuple[str, str], int] = {}
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
         self._namespace_users: dict[str, tuple[float, int | None]] = {}
         self._inputs_seen: dict[tuple[str, str], int] = {}  # input_digest of each bot at its last reconcile
+        self._revisits: dict[tuple[str, str], datetime | None] = {}  # when each bot's last decision may expire
+        self._quiet: dict[tuple[str, str], Quiet] = {}  # bots the periodic pass may skip
         self.wake_ups = WakeUps(self.reconcile_named)
-        self.pods = PodIndex()  # fed by the pod watch (handlers.pod_event) and our own creates
+        self.pods = PodIndex()  # fed by the pod watch (watched_pod) and our own creates
+        self.bots = BotCache()  # fed by the bot watch (watched_bot)
+        self.queue = WorkQueue()  # bots to reconcile, taken by the runner's workers
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -178,16 +229,14 @@ class Reconciler:
     def reconcile(
         self, bot: TradingBot, fresh: bool = False, listing: PassListing | None = None
     ) -> dict[str, Any] | None:
-        """Bring one bot's objects and status in line; returns the status written (or None). `bot` and its pod
-        and row as a pass listed them: if we wrote the bot since the listing began and the listing does not show our
-        write, they are read again, so a stale copy never puts back an older restart count."""
+        """Bring one bot's objects and status in line; returns the status written (or None). `bot` as a watch or a
+        pass showed it, and its pod and row as a pass listed them: a copy older than our last write of the bot is
+        read again (with its pod and row), so a stale copy never puts back an older restart count."""
         if not self.settings.owns_bot(bot.namespace, bot.name):
             return None  # another shard's
         started = time.monotonic()
-        key = (bot.namespace, bot.name)
         with self._lock(bot.namespace, bot.name):
-            written_at, version = self._written.get(key, (float("-inf"), ""))
-            stale = listing is not None and written_at >= listing.read_at and bot.metadata.resource_version != version
+            stale = self._older_than_our_write(bot)
             current = self.cluster.get_bot(bot.namespace, bot.name) if fresh or stale else bot
             if current is None or current.metadata.deletion_timestamp:
                 return None
@@ -202,25 +251,84 @@ class Reconciler:
             finally:
                 self.metrics.reconcile_seconds.observe(time.monotonic() - started)
 
-    def bot_seen(self, namespace: str, name: str, body: Any) -> None:
-        """A watch event of a TradingBot: reconciled unless only the operator's own status changed. The event's copy
-        is used when it shows our last write of the bot (or we wrote none): only an older copy is read again."""
-        key, digest = (namespace, name), input_digest(body)
-        if self._inputs_seen.get(key) == digest or not self.settings.owns_bot(namespace, name):
-            return
-        bot = TradingBot.from_resource(body)
-        written = self._written.get(key)
-        if written is None or written[1] == bot.metadata.resource_version:
-            self.reconcile(bot)
+    def reconcile_listed(
+        self, key: Key, digest: int, source: str, load: Callable[[], dict[str, Any]], listing: PassListing
+    ) -> str | None:
+        """A periodic pass's reconcile of one bot (its bot_digest, its source label, and how to get its body),
+        skipped while nothing it decides from has changed and its revisit time has not come: an idle fleet costs a
+        comparison per bot, not a reconcile. Its phase, or None when it is not this shard's."""
+        if not self.settings.owns_bot(*key):
+            return None
+        quiet = self._quiet.get(key)
+        due = quiet is None or time.monotonic() >= quiet.until
+        if quiet is not None and not due and quiet.key == self._pass_key(key, digest, source, listing, quiet):
+            return quiet.phase
+        status = self.reconcile(TradingBot.from_resource(load()), listing=listing) or {}
+        revisit = self._revisits.get(key)
+        if not status or self._database_down:
+            self._quiet.pop(key, None)
+            return status.get("phase") or "Unknown"
+        seconds = self.settings.children_check_seconds
+        if revisit is not None:
+            seconds = min(seconds, (revisit - datetime.now(UTC)).total_seconds() + WAKE_MARGIN)
+        settled = Quiet(0, not heartbeat_fresh(status), time.monotonic() + seconds, status.get("phase") or "Unknown")
+        self._quiet[key] = replace(settled, key=self._pass_key(key, digest, source, listing, settled))
+        return settled.phase
+
+    def _pass_key(self, key: Key, digest: int, source: str, listing: PassListing, quiet: Quiet) -> int:
+        namespace, name = key
+        pod = listing.pods.get(namespace, pod_name(name)) or PodView()
+        user = self._namespace_user(namespace) if source == c.SOURCE_KUBERNETES else None
+        context = [user, self._database_back_at]
+        return pass_key(digest, pod, listing.rows.get(f"{namespace}/{name}"), quiet.with_heartbeat, context)
+
+    # ------------------------------------------------------------------------ what the watches hand over
+
+    def watched_bot(self, type: str | None, body: dict[str, Any]) -> None:
+        """A TradingBot watch event, in kopf's event loop: recorded and queued, never handled here."""
+        key = key_of(body)
+        if not self.settings.owns_bot(*key):
+            return  # another shard's: not even kept
+        if type == "DELETED":  # no finalizer: deletion never waits for us; the worker marks its row stopped
+            self.bots.remove(key)
+            self.queue.put(key, forget=dict((body.get("metadata") or {}).get("labels") or {}))
+        else:  # the initial listing (None), ADDED, MODIFIED
+            self.bots.put(body, bot_digest(body), bot_source(body))
+            self.queue.put(key)
+
+    def watched_pod(self, type: str | None, body: dict[str, Any]) -> None:
+        """A bot pod's watch event, in kopf's event loop: the index takes it and its bot is queued."""
+        if type == "DELETED":
+            self.pods.remove(body)
         else:
-            self.reconcile_named(namespace, name)
+            self.pods.update(body)
+        meta = body.get("metadata") or {}
+        owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == c.KIND), None)
+        if owner is not None and self.settings.owns_bot(meta.get("namespace", ""), owner["name"]):
+            self.queue.put((meta.get("namespace", ""), owner["name"]), pod_changed=True)
+
+    def handle(self, key: Key, work: Work) -> None:
+        """A queued bot, on a worker thread: its deletion, then a reconcile from the newest copy the watch showed."""
+        if work.forget is not None:
+            self.forget(*key, work.forget)
+        seen = self.bots.get(key)
+        if seen is not None:
+            self.bot_seen(*key, body_of(seen), force=work.pod_changed)
+        elif work.pod_changed and work.forget is None:
+            self.reconcile_named(*key)  # a pod of a bot the watch has not shown yet
+
+    def bot_seen(self, namespace: str, name: str, body: Any, force: bool = False) -> None:
+        """A TradingBot as the watch showed it: reconciled unless only the operator's own status changed (or
+        `force`: its pod changed)."""
+        key, digest = (namespace, name), input_digest(body)
+        if (self._inputs_seen.get(key) == digest and not force) or not self.settings.owns_bot(namespace, name):
+            return
+        self.reconcile(TradingBot.from_resource(body))
         self._inputs_seen[key] = digest
 
-    def reconcile_owner_of(self, namespace: str, owner_references: list[dict[str, Any]]) -> None:
-        """A bot pod changed (started, failed, deleted): reconcile its TradingBot now."""
-        owner = next((o for o in owner_references if o.get("kind") == c.KIND), None)
-        if owner is not None:
-            self.reconcile_named(namespace, owner["name"])
+    def _older_than_our_write(self, bot: TradingBot) -> bool:
+        written = self._written.get((bot.namespace, bot.name))
+        return written is not None and version_number(bot.metadata.resource_version) < written
 
     def forget(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         """A TradingBot was deleted: its pod goes with it (garbage collector); the row it owned is marked
@@ -231,6 +339,8 @@ class Reconciler:
             self.alerts.forget(namespace, name)
         self._written.pop((namespace, name), None)  # its pod stays in the index until the watch sees it go
         self._inputs_seen.pop((namespace, name), None)
+        self._revisits.pop((namespace, name), None)
+        self._quiet.pop((namespace, name), None)
         self.wake_ups.at((namespace, name), None)
         self._children_checked.pop((namespace, name), None)
         self._identities_checked.pop((namespace, name), None)
@@ -318,7 +428,9 @@ class Reconciler:
             database_back_at=self._database_back_at,
             differences=(("StrategyFallback", fallback),) if spec and (fallback := strategy_fallback(spec)) else (),
         )
-        decision, pod_exists = self._apply_or_refused(bot, spec, wanted_labels, observation, pod.exists, bot_id)
+        decision, pod_exists, observation = self._apply_or_refused(
+            bot, spec, wanted_labels, observation, pod.exists, bot_id
+        )
         status = {
             **decision.status,
             **TradingBotStatus(
@@ -331,6 +443,7 @@ class Reconciler:
         self._keep_restarts(bot, record, status)
         restart_at = parse_time(status.get("nextRestartAt")) if status.get("phase") == "Pending" else None
         self.wake_ups.at((namespace, name), restart_at)
+        self._revisits[(namespace, name)] = revisit_at(observation, status)
         self._tell(bot, spec, bot_id, previous, status, decision)
         return status
 
@@ -339,7 +452,7 @@ class Reconciler:
         if kept != record:
             annotation = {c.ANNOTATION_RESTARTS: json.dumps(kept)}
             version = self.cluster.patch_bot_metadata(bot.namespace, bot.name, annotations=annotation)
-            self._written[(bot.namespace, bot.name)] = (time.monotonic(), version)  # older listings: read again
+            self._written[(bot.namespace, bot.name)] = version_number(version)  # older copies: read again
 
     def _tell(
         self,
@@ -511,9 +624,10 @@ class Reconciler:
         observation: Observation,
         pod_exists: bool,
         bot_id: int | None,
-    ) -> tuple[Decision, bool]:
+    ) -> tuple[Decision, bool, Observation]:
         """Decide and apply; an object the apiserver refuses (a 400 or 422: our inputs, not a passing fault) makes
-        the bot Stalled with the apiserver's own message instead of failing every reconcile unexplained."""
+        the bot Stalled with the apiserver's own message instead of failing every reconcile unexplained. With the
+        observation the decision was made from (the new pod's, when one was created)."""
         decision = decide(observation)
         try:
             pod_exists, created = self._apply(bot, spec, labels, decision, pod_exists, bot_id)
@@ -522,16 +636,15 @@ class Reconciler:
                 raise
             refused = f"the apiserver refused the bot pod: {api_message(exc)}"
             log.warning("TradingBot %s/%s: %s", bot.namespace, bot.name, refused)
-            decision = decide(
-                replace(observation, valid=False, validation_message=refused, invalid_reason="PodRefused")
-            )
-            return decision, pod_exists
+            observation = replace(observation, valid=False, validation_message=refused, invalid_reason="PodRefused")
+            return decide(observation), pod_exists, observation
         if created is not None:  # decided again with the new pod: one status patch per creation, not two
             pod, previous = PodView.of(created, c.ANNOTATION_SPEC_HASH), {**observation.previous, **decision.status}
-            then = decide(replace(observation, pod=pod, previous=previous))
+            observation = replace(observation, pod=pod, previous=previous)
+            then = decide(observation)
             events = decision.events + [e for e in then.events if e not in decision.events]
             decision = replace(then, events=events, action_reason=decision.action_reason)
-        return decision, pod_exists
+        return decision, pod_exists, observation
 
     def _apply(
         self,
@@ -572,7 +685,7 @@ class Reconciler:
         if changed:
             log.debug("TradingBot %s status: %s", bot.ref, changed)
             version = self.cluster.patch_bot_status(bot.namespace, bot.name, changed)
-            self._written[(bot.namespace, bot.name)] = (time.monotonic(), version)
+            self._written[(bot.namespace, bot.name)] = version_number(version)
         for type, reason, message in decision.events:
             self.cluster.event(bot, type, reason, message)
             if bot_id is not None:

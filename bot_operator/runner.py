@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import kopf
@@ -24,11 +25,11 @@ from bot_operator.backtest_runs import BacktestReconciler
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.reconcile import PassListing, Reconciler
+from bot_operator.reconcile import PassBot, PassListing, Reconciler, bot_digest, bot_source, key_of
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import Syncer
+from bot_operator.work_queue import body_of
 from bot_runtime.api import constants as c
-from bot_runtime.api.models import TradingBot
 from bot_runtime.db import revision
 from bot_runtime.db.backtest_results import BacktestStore
 from bot_runtime.db.engine import DB_ERRORS, create_engine
@@ -38,7 +39,8 @@ from bot_runtime.health import HealthServer
 from bot_runtime.resource import api_client
 
 log = logging.getLogger("bot_operator")
-KOPF_WORKERS = 16  # reconciles at once (kopf's thread pool for our sync handlers)
+RECONCILE_WORKERS = 16  # reconciles at once: threads taking the Reconciler's queue
+KOPF_THREADS = 4  # kopf's thread pool: the Backtest handlers (the bot handlers only queue, in the event loop)
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -57,7 +59,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.posting.level = logging.WARNING  # our own events say what happened; kopf's would repeat it
     settings.scanning.disabled = True  # no cluster-wide CRD/namespace listing: least privilege
     settings.peering.standalone = True  # exactly-one is our Lease's job
-    settings.execution.max_workers = KOPF_WORKERS
+    settings.execution.max_workers = KOPF_THREADS
     return settings
 
 
@@ -67,15 +69,15 @@ class Operator:
         self.settings = settings
         if kubeconfig:
             os.environ["KUBECONFIG"] = kubeconfig  # kopf logs in through the kubernetes client's config
-        # kopf's reconcile workers, the sync's writers and the periodic pass each hold a connection at once
-        self.api = api_client(kubeconfig, connections=settings.sync_workers + KOPF_WORKERS + 4)
+        # the reconcile workers, kopf's threads, the sync's writers and the periodic pass each hold one at once
+        self.api = api_client(kubeconfig, connections=RECONCILE_WORKERS + KOPF_THREADS + settings.sync_workers + 2)
         self.metrics = OperatorMetrics()
-        # a connection for each thread that may hold one at once (kopf's workers, the sync's, the pass and the
-        # LISTEN loop), kept open: a burst of new bots otherwise queues for a pool of 5 and reconnects past it
+        # a connection for each thread that may hold one at once (the reconcile workers, kopf's, the sync's, the
+        # pass and the LISTEN loop), kept open: a burst of new bots otherwise queues for a pool of 5
         engine = create_engine(
             settings.database_url,
             connect_args={"connect_timeout": 5},
-            pool_size=KOPF_WORKERS + settings.sync_workers + 4,
+            pool_size=RECONCILE_WORKERS + KOPF_THREADS + settings.sync_workers + 2,
             max_overflow=4,
         )
         self.repo = BotRepository(engine)
@@ -124,6 +126,8 @@ class Operator:
                 threading.Thread(target=self.syncer.run, args=(self.stop,), name="sync", daemon=True),
                 threading.Thread(target=self._periodic_pass, name="resync", daemon=True),
             ]
+            for i in range(RECONCILE_WORKERS):  # not joined at shutdown: each waits on the queue
+                threading.Thread(target=self._reconcile_queued, name=f"reconcile-{i}", daemon=True).start()
             if self.settings.leader_election:
                 background.append(
                     threading.Thread(
@@ -194,39 +198,73 @@ class Operator:
         logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLogger().level))
         asyncio.run(operate())
 
+    def _reconcile_queued(self) -> None:
+        queue = self.reconciler.queue
+        while True:
+            key, work = queue.take()
+            try:
+                self.reconciler.handle(key, work)
+            except DB_ERRORS as exc:  # an outage: said on the bot; the next pass tries again
+                log.warning("reconcile of %s/%s: database unreachable (%s)", *key, type(exc).__name__)
+            except Exception:
+                log.exception("reconcile of %s/%s failed", *key)
+            finally:
+                queue.done(key)
+
+    def _pass_bots(self, namespace: str | None, listing: PassListing, heal: bool) -> list[PassBot]:
+        """The bots a pass looks at: as the watch last showed them, or (healing) as listed now, with their pods."""
+        cluster, bots = self.reconciler.cluster, self.reconciler.bots
+        if heal:  # the listing goes into the watch's cache (the newer copy wins), a page at a time
+            listed = set()
+            for body in cluster.iter_bots(namespace):
+                if self.settings.owns_bot(*(key := key_of(body))):
+                    bots.put(body, bot_digest(body), bot_source(body))
+                    listed.add(key)
+            bots.retain(listed)
+            listing.pods.seed(cluster.iter_bot_pods(namespace))
+        else:
+            listing.pods = self.reconciler.pods  # the watch's index: fresher than a listing, and free
+        return [(key, seen.digest, seen.source, partial(body_of, seen)) for key, seen in bots.items()]
+
     def _periodic_pass(self) -> None:
-        """Reconcile every bot (heals missed events) and mark rows of vanished bots stopped."""
+        """Reconcile every bot whose inputs changed or whose time came (notices stale heartbeats and restarts
+        due), from what the watches showed; every children_check_seconds (and first) from listings, which heals
+        an event the watches missed and marks rows of vanished bots stopped."""
         namespace = None if self.settings.all_namespaces else self.settings.namespace
+        heal_at = time.monotonic()
         while not self.stop.wait(self.settings.resync_interval):
             try:
                 listing = PassListing(time.monotonic())
-                cluster = self.reconciler.cluster
-                listed = [TradingBot.from_resource(b) for b in cluster.iter_bots(namespace)]
-                bots = [b for b in listed if self.settings.owns_bot(b.namespace, b.name)]
-                listing.pods.seed(cluster.iter_bot_pods(namespace))
+                heal = listing.read_at >= heal_at
+                bots = self._pass_bots(namespace, listing, heal)
                 rows = self.repo.get_bots()  # after the bots: a bot listed has its row listed (rows come first)
                 listing.rows = {row.external_ref: row for row in rows if row.external_ref}
                 phases: Counter[str] = Counter()
-                for bot in bots:
+                present = set()
+                for key, digest, source, load in bots:
                     try:
-                        status = self.reconciler.reconcile(bot, listing=listing)
-                        phases[(status or {}).get("phase") or "Unknown"] += 1
+                        phase = self.reconciler.reconcile_listed(key, digest, source, load, listing)
                     except Exception:
-                        log.exception("reconcile of %s failed", bot.ref)
+                        phase = "Unknown"
+                        log.exception("reconcile of %s/%s failed", *key)
+                    if phase is not None:
+                        phases[phase] += 1
+                        present.add("/".join(key))
                 self.metrics.set_phases(dict(phases))
-                self._mark_vanished(bots, namespace, rows)
+                if heal:
+                    self._mark_vanished(present, namespace, rows)
+                    heal_at = listing.read_at + self.settings.children_check_seconds
                 if self.settings.runtime_database_identity == "per-bot":
                     self.reconciler.identities.drop_retired()
                 self.backtests.pass_all(namespace)
-                del listing, listed, bots, rows
+                del listing, bots, rows
                 memory.trim()  # the pass's listings are garbage now: give their pages back
             except DB_ERRORS as exc:  # an outage, already reported per bot: no traceback every pass
                 log.warning("periodic pass: database unreachable (%s); retrying", type(exc).__name__)
             except Exception:
                 log.exception("periodic pass failed; retrying")
 
-    def _mark_vanished(self, bots: list[TradingBot], namespace: str | None, rows: list[BotRow]) -> None:
-        present = {b.ref for b in bots}
+    def _mark_vanished(self, present: set[str], namespace: str | None, rows: list[BotRow]) -> None:
         vanished = [
             row.id
             for row in rows

@@ -32,7 +32,7 @@ from bot_operator.metrics import OperatorMetrics
 from bot_operator.settings import OperatorSettings
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBot, TradingBotSpec
-from bot_runtime.api.rows import validate_row
+from bot_runtime.api.rows import row_configuration, validate_row
 from bot_runtime.db.engine import DB_ERRORS, libpq_url
 from bot_runtime.db.repository import BotRepository
 from bot_runtime.db.schema import NOTIFY_CHANNEL
@@ -144,27 +144,6 @@ def plan_sync(
     return plan
 
 
-def configuration(row: BotRow) -> tuple[Any, ...]:
-    """What a row configures, without what runtimes write into it (heartbeats, figures, updated_at): the load
-    announces itself at INFO when this changes, not at every poll."""
-    configs = [row.strategy_params, row.market_config, row.broker_config, row.risk_config, row.runtime_config]
-    return (
-        row.id,
-        row.enabled,
-        row.name,
-        row.external_ref,
-        row.user_id,
-        row.description,
-        row.strategy_type,
-        row.exchange,
-        row.symbol,
-        row.timeframe,
-        row.mode,
-        row.suspended,
-        json.dumps([*configs, row.notifications_config], sort_keys=True, default=str),
-    )
-
-
 class Syncer:
     def __init__(
         self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository, metrics: OperatorMetrics
@@ -178,6 +157,8 @@ class Syncer:
         self._changed_lock = threading.Lock()
         self._full_due = True  # a NOTIFY without a row id, or too many ids: the next pass is a full one
         self._pool = ThreadPoolExecutor(settings.sync_workers, thread_name_prefix="sync-write")
+        # each valid row's desired bot, by what it was made from: an unchanged row is not validated again
+        self._made: dict[int, tuple[tuple[Any, ...], DesiredBot]] = {}
 
     # ------------------------------------------------------------------------------------ load
 
@@ -187,7 +168,8 @@ class Syncer:
             r for r in self.repo.get_bots(source=c.SOURCE_DATABASE, user_id=self.settings.user_id) if self._shards(r)
         ]
         enabled = [r for r in rows if r.enabled]
-        fingerprint = tuple(configuration(r) for r in rows)
+        configurations = {r.id: row_configuration(r) for r in rows}
+        fingerprint = tuple(configurations.values())
         loud = fingerprint != self._announced
         say = log.info if loud else log.debug
         scope = f"user {self.settings.user_id}" if self.settings.user_id is not None else "all users"
@@ -203,18 +185,29 @@ class Syncer:
                 row.symbol,
                 row.mode,
             )
-            bot = self._desired(row, say)
+            bot = self._desired(row, say, configurations[row.id])
             if bot is not None:
                 desired.append(bot)
                 say("Bot %s (%s) loaded", row.id, row.name)
         say("CONFIGURATION LOADING COMPLETE: %d/%d bots loaded", len(desired), len(enabled))
+        kept = {bot.row_id for bot in desired}
+        self._made = {row_id: made for row_id, made in self._made.items() if row_id in kept}
         self._announced = fingerprint
         return desired, rows
 
-    def _desired(self, row: BotRow, say: Callable[..., None]) -> DesiredBot | None:
+    def _desired(
+        self, row: BotRow, say: Callable[..., None], configuration: tuple[Any, ...] | None = None
+    ) -> DesiredBot | None:
         """The row's bot, or None: an invalid row is marked (and the others go on)."""
+        source = (configuration or row_configuration(row), row.status, row.error_message)
+        made = self._made.get(row.id)
+        if made is not None and made[0] == source:
+            return made[1]
         try:
-            return self._desired_or_raise(row, say)
+            bot = self._desired_or_raise(row, say)
+            if bot is not None:
+                self._made[row.id] = (source, bot)
+            return bot
         except DB_ERRORS:
             raise
         except Exception as exc:  # an input no check foresaw

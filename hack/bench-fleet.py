@@ -174,7 +174,13 @@ def main() -> int:
                 "fleet",
                 tmp,
                 user_id=1,
-                extra_env={"BOTOPS_REPLACE_STALE_AFTER_SECONDS": "3600", "BOTOPS_STALE_HEARTBEAT_SECONDS": "3600"},
+                extra_env={
+                    "BOTOPS_REPLACE_STALE_AFTER_SECONDS": "3600",
+                    "BOTOPS_STALE_HEARTBEAT_SECONDS": "3600",
+                    # the Lease as deployed (the test helper renews every second to fail over fast)
+                    "BOTOPS_LEADER_LEASE_SECONDS": "15",
+                    "BOTOPS_LEADER_RENEW_SECONDS": "2",
+                },
                 args=["--poll-interval", "30", "--resync-interval", "30"],  # after the helper's own: these win
             )
             try:

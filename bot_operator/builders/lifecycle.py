@@ -435,3 +435,19 @@ def decide(o: Observation) -> Decision:
         events.insert(0, (kind, verdict.phase, verdict.message))
     dead = o.pod.exists and o.pod.phase in ("Failed", "Succeeded")
     return Decision(verdict.action, status, verdict.action_reason, events, runtime_dead=dead)
+
+
+def revisit_at(o: Observation, decided: dict[str, Any]) -> datetime | None:
+    """The earliest time `decide` could answer otherwise than `decided` (the status it gave for `o`) with only the
+    clock moved on: a heartbeat going stale, a restart falling due, a healthy stretch resetting the count, a held
+    rollout's deadline. None: never by the clock alone."""
+    times = [parse_time(decided.get("nextRestartAt"))]
+    if o.pod.exists and not o.pod.terminating:
+        reference = max(filter(None, [o.last_heartbeat, o.pod.created, o.database_back_at]), default=None)
+        if reference is not None:
+            times += [reference + timedelta(seconds=o.stale_after), reference + timedelta(seconds=o.replace_after)]
+    if o.pod.ready_since is not None:
+        times.append(o.pod.ready_since + timedelta(seconds=o.healthy_reset))
+    if held := parse_time(decided.get("rolloutHeldSince")):
+        times.append(held + timedelta(seconds=o.rollout_max_wait))
+    return min((t for t in times if t is not None and t > o.now), default=None)

@@ -7,6 +7,7 @@ gives back the same spec (a hypothesis test holds us to it); messages about a ro
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Protocol
 
@@ -149,3 +150,24 @@ def validate_row(row: Any) -> tuple[TradingBotSpec | None, ValidationResult]:
     spec, spec_result = row_to_spec(row)
     result.extend(spec_result)
     return (spec if result.ok else None), result
+
+
+def row_configuration(row: Any) -> tuple[Any, ...]:
+    """What a row configures, without what runtimes write into it (heartbeats, figures, updated_at): what the
+    sync and the reconcile decide from, so an unchanged configuration is not validated again."""
+    configs = [row.strategy_params, row.market_config, row.broker_config, row.risk_config, row.runtime_config]
+    return (
+        row.id,
+        row.enabled,
+        row.name,
+        row.external_ref,
+        row.user_id,
+        row.description,
+        row.strategy_type,
+        row.exchange,
+        row.symbol,
+        row.timeframe,
+        row.mode,
+        row.suspended,
+        json.dumps([*configs, row.notifications_config], sort_keys=True, default=str),
+    )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot_operator.builders.conditions import set_condition
-from bot_operator.builders.lifecycle import Observation, PodView, backoff_delay, decide, format_time
+from bot_operator.builders.lifecycle import Observation, PodView, backoff_delay, decide, format_time, revisit_at
 from bot_operator.builders.names import bot_labels, child_name, pod_name, service_account_name
 from bot_operator.builders.pod import SECRETS_DIR, build_pod, image_refusal, spec_hash
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
@@ -533,3 +534,48 @@ def test_a_scheduled_restart_survives_the_failed_pods_termination() -> None:
     assert gone.action == "none" and gone.status["phase"] == "Pending", gone.status  # not before its time
     later = decide(observe(pod=PodView(), previous={**previous, **stopping.status}, now=NOW + timedelta(seconds=21)))
     assert later.action == "create"
+
+
+def settled(o: Observation) -> Observation:
+    """The observation of the next reconcile: the status just decided is the previous one."""
+    return replace(o, previous={**o.previous, **decide(o).status})
+
+
+REVISITED = {
+    "fresh heartbeat goes stale": dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=5), feed_state="LIVE"),
+    "no heartbeat yet": dict(pod=running_pod(created=NOW - timedelta(seconds=20))),
+    "stale heartbeat gets replaced": dict(pod=running_pod(), last_heartbeat=NOW - timedelta(seconds=90)),
+    "restart falls due": dict(previous={"restarts": 1, "nextRestartAt": format_time(NOW + timedelta(seconds=40))}),
+    "healthy stretch resets the count": dict(
+        pod=running_pod(ready_since=NOW - timedelta(seconds=100)),
+        last_heartbeat=NOW - timedelta(seconds=1),
+        previous={"restarts": 2},
+    ),
+    "held rollout's deadline": dict(
+        pod=running_pod(spec_hash="old"),
+        last_heartbeat=NOW - timedelta(seconds=1),
+        rollout="whenFlat",
+        rollout_max_wait=120,
+        runtime={"position": 1.5},
+    ),
+}
+
+
+@pytest.mark.parametrize("situation", REVISITED)
+def test_a_decision_holds_until_its_revisit_time_and_no_longer(situation: str) -> None:
+    """The periodic pass skips a bot whose inputs did not change until revisit_at: before it, the clock alone
+    changes nothing; at it, the decision changes (a stale heartbeat, a due restart, a reset count, a deadline)."""
+    o = settled(observe(**REVISITED[situation]))
+    decided = decide(o)
+    revisit = revisit_at(o, decided.status)
+    assert revisit is not None and revisit > NOW
+    before = decide(replace(o, now=revisit - timedelta(seconds=1)))
+    assert (before.action, before.status) == (decided.action, decided.status), situation
+    later = [decide(replace(o, now=revisit + timedelta(seconds=s))) for s in (1, 5)]
+    assert any((d.action, d.status) != (decided.action, decided.status) for d in later), situation
+
+
+def test_a_settled_bot_with_nothing_timed_is_never_revisited_by_the_clock() -> None:
+    for o in (observe(valid=False, validation_message="bad"), observe(suspended=True)):
+        o = settled(o)
+        assert revisit_at(o, decide(o).status) is None
