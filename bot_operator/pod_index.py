@@ -39,6 +39,22 @@ class PodIndex:
             self.update(pod)
         self._seeded = True
 
+    def heal(self, pods: Iterable[dict[str, Any]]) -> None:
+        """A listing taken now: newer states than ours are taken, and a pod we hold that the listing lacks is gone
+        (a deletion the watch missed) when it is older than the listing's newest pod (so it existed before the
+        listing's snapshot, which no longer has it)."""
+        listed: set[tuple[str, str]] = set()
+        newest = 0
+        for pod in pods:
+            self.update(pod)
+            meta = pod.get("metadata") or {}
+            listed.add((meta.get("namespace", ""), meta.get("name", "")))
+            newest = max(newest, resource_version(meta))
+        with self._lock:
+            for key, (version, view) in list(self._pods.items()):
+                if key not in listed and view.exists and version < newest:
+                    self._pods[key] = (version, PodView())
+
     def update(self, pod: dict[str, Any]) -> None:
         self._put(pod, PodView.of(pod, c.ANNOTATION_SPEC_HASH))
 

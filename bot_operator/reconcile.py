@@ -177,10 +177,9 @@ PassBot = tuple[Key, int, str, Callable[[], dict[str, Any]]]
 
 @dataclass
 class PassListing:
-    """What one periodic pass read in three calls (bots, pods, rows) instead of one read each per bot."""
+    """What one periodic pass read in one call instead of one read per bot (bots and pods come from the watches'
+    cache and index)."""
 
-    read_at: float  # monotonic, taken before the listings
-    pods: PodIndex = field(default_factory=PodIndex)  # what a reconcile reads of each pod, not the body
     rows: dict[str, BotRow] = field(default_factory=dict)  # by external_ref
 
 
@@ -277,7 +276,7 @@ class Reconciler:
 
     def _pass_key(self, key: Key, digest: int, source: str, listing: PassListing, quiet: Quiet) -> int:
         namespace, name = key
-        pod = listing.pods.get(namespace, pod_name(name)) or PodView()
+        pod = self.pods.get(namespace, pod_name(name)) or PodView()
         user = self._namespace_user(namespace) if source == c.SOURCE_KUBERNETES else None
         context = [user, self._database_back_at]
         return pass_key(digest, pod, listing.rows.get(f"{namespace}/{name}"), quiet.with_heartbeat, context)
@@ -368,7 +367,7 @@ class Reconciler:
         if result.errors and previous.get("message") != message:
             log.warning("TradingBot %s/%s is invalid: %s", namespace, name, message)
 
-        pod = (listing.pods if listing else self.pods).get(namespace, pod_name(name)) or PodView.of(
+        pod = self.pods.get(namespace, pod_name(name)) or PodView.of(
             self.cluster.get_pod(namespace, pod_name(name)), c.ANNOTATION_SPEC_HASH
         )
         try:

@@ -211,7 +211,7 @@ class Operator:
             finally:
                 queue.done(key)
 
-    def _pass_bots(self, namespace: str | None, listing: PassListing, heal: bool) -> list[PassBot]:
+    def _pass_bots(self, namespace: str | None, heal: bool) -> list[PassBot]:
         """The bots a pass looks at: as the watch last showed them, or (healing) as listed now, with their pods."""
         cluster, bots = self.reconciler.cluster, self.reconciler.bots
         if heal:  # the listing goes into the watch's cache (the newer copy wins), a page at a time
@@ -221,9 +221,7 @@ class Operator:
                     bots.put(body, bot_digest(body), bot_source(body))
                     listed.add(key)
             bots.retain(listed)
-            listing.pods.seed(cluster.iter_bot_pods(namespace))
-        else:
-            listing.pods = self.reconciler.pods  # the watch's index: fresher than a listing, and free
+            self.reconciler.pods.heal(cluster.iter_bot_pods(namespace))  # into the watch's index: never older
         return [(key, seen.digest, seen.source, partial(body_of, seen)) for key, seen in bots.items()]
 
     def _periodic_pass(self) -> None:
@@ -234,11 +232,11 @@ class Operator:
         heal_at = time.monotonic()
         while not self.stop.wait(self.settings.resync_interval):
             try:
-                listing = PassListing(time.monotonic())
-                heal = listing.read_at >= heal_at
-                bots = self._pass_bots(namespace, listing, heal)
+                started = time.monotonic()
+                heal = started >= heal_at
+                bots = self._pass_bots(namespace, heal)
                 rows = self.repo.get_bots()  # after the bots: a bot listed has its row listed (rows come first)
-                listing.rows = {row.external_ref: row for row in rows if row.external_ref}
+                listing = PassListing({row.external_ref: row for row in rows if row.external_ref})
                 phases: Counter[str] = Counter()
                 present = set()
                 for key, digest, source, load in bots:
@@ -253,7 +251,7 @@ class Operator:
                 self.metrics.set_phases(dict(phases))
                 if heal:
                     self._mark_vanished(present, namespace, rows)
-                    heal_at = listing.read_at + self.settings.children_check_seconds
+                    heal_at = started + self.settings.children_check_seconds
                 if self.settings.runtime_database_identity == "per-bot":
                     self.reconciler.identities.drop_retired()
                 self.backtests.pass_all(namespace)

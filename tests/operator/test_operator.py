@@ -484,11 +484,9 @@ def test_a_listing_older_than_the_last_status_never_puts_back_a_spent_restart(
 ) -> None:
     """The periodic pass reconciles from a listing; an event-driven reconcile may have written status since.
     The in-process Reconciler against the real apiserver and database: the listed copy is read again."""
-    import time
 
     from bot_operator.kube import Cluster
     from bot_operator.metrics import OperatorMetrics
-    from bot_operator.pod_index import PodIndex
     from bot_operator.reconcile import PassListing, Reconciler
     from bot_operator.settings import OperatorSettings
     from bot_runtime.api.models import TradingBot
@@ -499,9 +497,7 @@ def test_a_listing_older_than_the_last_status_never_puts_back_a_spent_restart(
     settings = OperatorSettings(database_url=migrated_database_url, namespace=namespace, bots_namespace=namespace)
     reconciler = Reconciler(settings, Cluster(kube_client, "reconciler"), repository, OperatorMetrics())
     apply_bot(kube_client, namespace, "flaky", spec_with(restartPolicy={"maxRestarts": 3, "initialDelaySeconds": 60}))
-    no_pods = PodIndex()
-    no_pods.seed([])
-    listing = PassListing(time.monotonic(), pods=no_pods, rows={})  # what a periodic pass lists: no pod yet
+    listing = PassListing(rows={})
     listed = TradingBot.from_resource(get_bot(kube_client, namespace, "flaky"))
     reconciler.reconcile_named(namespace, "flaky")  # the pod is created
     report_failed(kube_client, namespace, pod_name("flaky"), 2, "AuthenticationError: invalid key")

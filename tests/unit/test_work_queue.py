@@ -1,4 +1,4 @@
-"""The operator's intake from the watches: a queue that holds each bot once, and the watch's cache of bots."""
+"""The operator's intake from the watches: a queue that holds each bot once, the cache of bots and the pod index."""
 
 from __future__ import annotations
 
@@ -61,3 +61,19 @@ def test_the_cache_keeps_the_newest_copy_without_managed_fields() -> None:
     assert body["status"] == {"phase": "Running"} and "managedFields" not in body["metadata"]
     cache.retain(set())
     assert cache.get(("ns", "a")) is None
+
+
+def pod(name: str, version: int) -> dict[str, object]:
+    return {"metadata": {"namespace": "ns", "name": name, "resourceVersion": str(version)}, "status": {}}
+
+
+def test_a_listing_heals_a_deletion_the_pod_watch_missed_but_never_a_newer_pod() -> None:
+    from bot_operator.pod_index import PodIndex
+
+    index = PodIndex()
+    index.seed([pod("missed", 10), pod("kept", 11)])
+    index.update(pod("created-after-the-listing", 40))
+    index.heal([pod("kept", 20), pod("other", 30)])  # the listing's snapshot: "missed" was deleted meanwhile
+    assert not index.get("ns", "missed").exists
+    assert index.get("ns", "kept").exists and index.get("ns", "other").exists
+    assert index.get("ns", "created-after-the-listing").exists
