@@ -87,7 +87,14 @@ class Operator:
         self.backtests = BacktestReconciler(
             settings, cluster, BacktestStore(engine), self.reconciler.ensure_namespace_objects
         )
-        self.syncer = Syncer(settings, Cluster(self.api, "syncer", self.metrics.api_writes), self.repo, self.metrics)
+        watches_bots_namespace = settings.all_namespaces or settings.namespace in (None, "", settings.bots_namespace)
+        self.syncer = Syncer(
+            settings,
+            Cluster(self.api, "syncer", self.metrics.api_writes),
+            self.repo,
+            self.metrics,
+            self.reconciler.bots if watches_bots_namespace else None,
+        )
         self.stop = threading.Event()
         self.leading = False
         self.exit_code = 0

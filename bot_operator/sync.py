@@ -30,6 +30,7 @@ from bot_operator.builders.names import bot_labels
 from bot_operator.kube import Cluster, api_message
 from bot_operator.metrics import OperatorMetrics
 from bot_operator.settings import OperatorSettings
+from bot_operator.work_queue import BotCache
 from bot_runtime.api import constants as c
 from bot_runtime.api.models import TradingBot, TradingBotSpec
 from bot_runtime.api.rows import row_configuration, validate_row
@@ -146,9 +147,19 @@ def plan_sync(
 
 class Syncer:
     def __init__(
-        self, settings: OperatorSettings, cluster: Cluster, repo: BotRepository, metrics: OperatorMetrics
+        self,
+        settings: OperatorSettings,
+        cluster: Cluster,
+        repo: BotRepository,
+        metrics: OperatorMetrics,
+        watched: BotCache | None = None,
     ) -> None:
+        """`watched`: the bot watch's cache, when the watch covers the bots' namespace; a full pass lists the bots
+        only when it changed (or the rows did, or the last pass had work) or children_check_seconds passed."""
         self.settings, self.cluster, self.repo, self.metrics = settings, cluster, repo, metrics
+        self.watched = watched
+        self._settled: tuple[Any, ...] | None = None  # what the last full pass with nothing to do saw
+        self._listed_at = float("-inf")
         self.wake = threading.Event()
         self._announced: tuple[Any, ...] | None = None
         self.loaded = 0
@@ -253,6 +264,15 @@ class Syncer:
         """A full pass: every row of this sync against every resource it owns."""
         self.metrics.syncs.labels(trigger=trigger).inc()
         desired, rows = self.load()
+        seen = (self._announced, self.watched.changes if self.watched else None)
+        if (
+            self.watched
+            and seen == self._settled
+            and time.monotonic() - self._listed_at < self.settings.children_check_seconds
+        ):
+            self._mark_disabled_stopped(rows)  # neither the rows nor the bots changed: the plan would be empty
+            return SyncPlan()
+        self._listed_at = time.monotonic()
         everything = self.cluster.list_bots(self.settings.bots_namespace)
         existing = [r for r in everything if self._owns(r)]
         taken = frozenset((r["metadata"]["namespace"], r["metadata"]["name"]) for r in everything if not self._owns(r))
@@ -263,6 +283,7 @@ class Syncer:
             if (labels := r["metadata"].get("labels") or {}).get(c.LABEL_BOT_ID, "").isdigit()
         }
         self._apply(plan, rows)
+        self._settled = seen if plan.empty() and not plan.conflict else None
         self.loaded = len(desired)
         self.metrics.sync_loaded.labels(state="loaded").set(len(desired))
         self.metrics.sync_loaded.labels(state="rows").set(len(rows))

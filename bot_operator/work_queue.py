@@ -17,6 +17,7 @@ from typing import Any
 from bot_operator.pod_index import resource_version
 
 Key = tuple[str, str]  # (namespace, name)
+SHAPE = ("uid", "generation", "labels", "annotations", "deletionTimestamp")  # metadata the sync decides from
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Seen:
     version: int  # resourceVersion
     digest: int  # what a reconcile decides from in it (reconcile.bot_digest)
     source: str  # its botops.io/source label
+    shape: int  # what the sync compares: uid, generation (the spec), labels, annotations
     body: bytes  # compact JSON without managedFields: a tenth of the parsed body's memory
 
 
@@ -79,20 +81,23 @@ class BotCache:
     def __init__(self) -> None:
         self._bots: dict[Key, Seen] = {}
         self._lock = threading.Lock()
+        self.changes = 0  # bots added, removed or changed in shape: the sync lists the bots only after one
 
     def put(self, body: dict[str, Any], digest: int, source: str) -> None:
         meta = body.get("metadata") or {}
         key, version = (meta.get("namespace", ""), meta.get("name", "")), resource_version(meta)
         slim = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-        seen = Seen(version, digest, source, json.dumps(slim, separators=(",", ":")).encode())
+        shape = hash(json.dumps([meta.get(k) for k in SHAPE], sort_keys=True, default=str))
+        seen = Seen(version, digest, source, shape, json.dumps(slim, separators=(",", ":")).encode())
         with self._lock:
             held = self._bots.get(key)
             if held is None or version >= held.version:
                 self._bots[key] = seen
+                self.changes += held is None or held.shape != shape
 
     def remove(self, key: Key) -> None:
         with self._lock:
-            self._bots.pop(key, None)
+            self.changes += self._bots.pop(key, None) is not None
 
     def get(self, key: Key) -> Seen | None:
         with self._lock:
@@ -105,7 +110,9 @@ class BotCache:
     def retain(self, keys: set[Key]) -> None:
         """Only these (a listing's): a deletion the watch missed leaves no bot behind."""
         with self._lock:
-            self._bots = {key: seen for key, seen in self._bots.items() if key in keys}
+            kept = {key: seen for key, seen in self._bots.items() if key in keys}
+            self.changes += len(kept) != len(self._bots)
+            self._bots = kept
 
 
 def body_of(seen: Seen) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from kubernetes import client
 
 from bot_operator.builders.names import pod_name, service_account_name
 from bot_operator.settings import OperatorSettings
+from bot_runtime.api import constants as c
 from bot_runtime.db.repository import BotRepository
 from botops_dev.controlplane import ControlPlane, find_assets
 from tests.conftest import install_crds, require_controllers
@@ -242,3 +243,46 @@ def test_an_idle_pass_skips_a_settled_bot_but_puts_back_a_rewritten_status(
     wait_for(
         lambda: get_bot(kube_client, namespace, "settled")["status"]["phase"] == "Starting", 10, "the phase put back"
     )
+
+
+def bot_lists(plane: ControlPlane) -> int:
+    """The apiserver's own count of TradingBot LISTs (every client's; in a test, this test's operator's)."""
+    status, text = plane.request("GET", "/metrics")
+    assert status == 200, status
+    found = re.findall(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", str(text), re.M)
+    return sum(int(float(v)) for labels, v in found if 'verb="LIST"' in labels and 'resource="tradingbots"' in labels)
+
+
+def test_an_idle_sync_lists_no_bots_yet_recreates_a_bot_deleted_by_hand(
+    start_operator: Callable[..., OperatorProcess],
+    repository: BotRepository,
+    kube_client: client.ApiClient,
+    control_plane: ControlPlane,
+    namespace: str,
+    user_id: int,
+) -> None:
+    """A full sync every 2 s: while neither the rows nor the bots the watch shows change, it lists no bots (at
+    1,000 bots a listing was most of an idle operator's CPU); a database bot deleted by hand is a change, and the
+    next full sync creates it again."""
+    row_id = insert_row(repository, user_id, "kept")
+    operator = start_operator()
+    name = f"kept-{row_id}"
+    first = wait_for(lambda: get_bot(kube_client, namespace, name), 20, "the row's bot")
+    wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "its pod")
+
+    def syncs() -> float:
+        found = re.findall(r'botops_operator_syncs_total\{trigger="[a-z]+"\} ([0-9.e+]+)', operator.metrics())
+        return sum(float(v) for v in found)
+
+    polls = syncs()
+    wait_for(lambda: syncs() >= polls + 3, 30, "three more polls")  # the first pass heals by listing: done now
+    lists, polls = bot_lists(control_plane), syncs()
+    wait_for(lambda: syncs() >= polls + 4, 30, "four more polls")
+    assert bot_lists(control_plane) == lists, "an idle full sync listed the bots"
+    client.CustomObjectsApi(kube_client).delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
+    again = wait_for(
+        lambda: (b := get_bot(kube_client, namespace, name)) and b["metadata"]["uid"] != first["metadata"]["uid"] and b,
+        20,
+        "the bot created again by the sync",
+    )
+    assert again["metadata"]["labels"][c.LABEL_BOT_ID] == str(row_id)
