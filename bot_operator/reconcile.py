@@ -204,7 +204,7 @@ class Reconciler:
         self._locks_guard = threading.Lock()
         self._namespaces_checked: dict[str, float] = {}  # monotonic time each namespace's shared objects were checked
         self._children_checked: dict[tuple[str, str], tuple[tuple[str | None, str], float]] = {}
-        # each bot's last write of ours: monotonic time and the resourceVersion it left
+        # the resourceVersion our last write of each bot left: an older copy of it is read again
         self._written: dict[tuple[str, str], int] = {}
         self._database_down = False  # seen unreachable by the last reconcile
         self._database_back_at: datetime | None = None
@@ -229,8 +229,8 @@ class Reconciler:
         self, bot: TradingBot, fresh: bool = False, listing: PassListing | None = None
     ) -> dict[str, Any] | None:
         """Bring one bot's objects and status in line; returns the status written (or None). `bot` as a watch or a
-        pass showed it, and its pod and row as a pass listed them: a copy older than our last write of the bot is
-        read again (with its pod and row), so a stale copy never puts back an older restart count."""
+        pass showed it, and its row as a pass listed it: a copy older than our last write of the bot is read again
+        (with its row), so a stale copy never puts back an older restart count."""
         if not self.settings.owns_bot(bot.namespace, bot.name):
             return None  # another shard's
         started = time.monotonic()
@@ -259,8 +259,8 @@ class Reconciler:
         if not self.settings.owns_bot(*key):
             return None
         quiet = self._quiet.get(key)
-        due = quiet is None or time.monotonic() >= quiet.until
-        if quiet is not None and not due and quiet.key == self._pass_key(key, digest, source, listing, quiet):
+        waiting = quiet is not None and time.monotonic() < quiet.until
+        if quiet is not None and waiting and quiet.key == self._pass_key(key, digest, source, listing, quiet):
             return quiet.phase
         status = self.reconcile(TradingBot.from_resource(load()), listing=listing) or {}
         revisit = self._revisits.get(key)
