@@ -72,6 +72,11 @@ class Cluster:
                 time.sleep(delay)
                 backoff = min(backoff * 2, MAX_RETRY_SECONDS)
 
+    def _write_raw(self, verb: str, call: Callable[..., Any], *args: Any) -> bytes:
+        """A write whose answer is not made into the client's models (about 1 ms of CPU an object, at 7,000 writes
+        for 1,000 new bots); reading the body returns the connection to the pool."""
+        return bytes(self._write(verb, call, *args, _preload_content=False).data)
+
     def to_dict(self, obj: Any) -> dict[str, Any]:
         return dict(self.api.sanitize_for_serialization(obj))
 
@@ -218,16 +223,16 @@ class Cluster:
 
     def delete_pod(self, namespace: str, name: str) -> None:
         try:
-            self._write(
-                "delete", self.core.delete_namespaced_pod, name, namespace
-            )  # the pod's own grace period applies
+            self._write_raw("delete", self.core.delete_namespaced_pod, name, namespace)  # with its grace period
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
     def secret_exists(self, namespace: str, name: str) -> bool:
         try:
-            self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+            # unread and undecoded: only whether it exists; draining returns the connection to the pool
+            response: Any = self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+            response.drain_conn()
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -242,7 +247,7 @@ class Cluster:
         if likely_new and self._create_if_absent(create, obj):
             return True
         try:
-            current = self.to_dict(read(meta["name"], meta["namespace"]))
+            current = json.loads(read(meta["name"], meta["namespace"], _preload_content=False).data)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -258,13 +263,13 @@ class Cluster:
             drifted = any(current.get(k) != obj[k] for k in owned)
         if drifted:
             body = {**obj, "metadata": {**meta, "resourceVersion": current["metadata"]["resourceVersion"]}}
-            self._write("replace", replace, meta["name"], meta["namespace"], body)
+            self._write_raw("replace", replace, meta["name"], meta["namespace"], body)
         return drifted
 
     def _create_if_absent(self, create: Callable[..., Any], obj: dict[str, Any]) -> bool:
         """False when it exists already."""
         try:
-            self._write("create", create, obj["metadata"]["namespace"], obj)
+            self._write_raw("create", create, obj["metadata"]["namespace"], obj)
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -305,7 +310,7 @@ class Cluster:
     def event(self, bot: TradingBot, type: str, reason: str, message: str) -> None:
         now = datetime.now(UTC)
         try:
-            self._write(
+            self._write_raw(
                 "event",
                 self.core.create_namespaced_event,
                 bot.namespace,

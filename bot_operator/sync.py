@@ -273,6 +273,7 @@ class Syncer:
             self._mark_disabled_stopped(rows)  # neither the rows nor the bots changed: the plan would be empty
             return SyncPlan()
         self._listed_at = time.monotonic()
+        log.debug("full sync: listing the bots of %s", self.settings.bots_namespace)
         everything = self.cluster.list_bots(self.settings.bots_namespace)
         existing = [r for r in everything if self._owns(r)]
         taken = frozenset((r["metadata"]["namespace"], r["metadata"]["name"]) for r in everything if not self._owns(r))

@@ -82,6 +82,22 @@ def proc_figures(pid: int) -> tuple[float, float]:
     return rss / 1024, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def memory_parts(pid: int) -> str:
+    """Where a process's RSS is, from /proc/pid/smaps: the brk heap, anonymous mappings (Python's arenas, glibc's
+    thread arenas, thread stacks), shared libraries and files; and its thread count."""
+    parts: Counter[str] = Counter()
+    where = "files"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+            name = head[5] if len(head) > 5 else ""
+            where = "heap" if name == "[heap]" else "anonymous" if not name or name.startswith("[") else "files"
+        elif line.startswith("Rss:"):
+            parts[where] += int(head[1])
+    threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
+    return ", ".join(f"{k} {v / 1024:.1f}" for k, v in parts.most_common()) + f" MiB; {threads} threads"
+
+
 def count(api: object, namespace: str, plural: str) -> int:
     from kubernetes import client
 
@@ -200,6 +216,7 @@ def main() -> int:
                 time.sleep(10)  # statuses settle
                 creation = delta(api_writes(plane), before)
                 rss, cpu = proc_figures(operator.proc.pid)
+                parts = memory_parts(operator.proc.pid)
 
                 if spy is not None:
                     spy.terminate()
@@ -262,6 +279,7 @@ def main() -> int:
         results.append((f"  {key}", f"{value:8d}"))
     results += [
         ("operator RSS", f"{idle_rss:8.1f} MiB with no bot, {rss:.1f} MiB at {N}"),
+        (f"  at {N}", parts),
         ("idle minute: writes to tradingbots", f"{sum(v for k, v in idle.items() if 'tradingbots' in k):8d}"),
         ("idle minute: all writes", f"{sum(idle.values()):8d}   {dict(idle)}"),
         ("idle minute: operator CPU", f"{idle_cpu:8.2f} s"),

@@ -245,19 +245,10 @@ def test_an_idle_pass_skips_a_settled_bot_but_puts_back_a_rewritten_status(
     )
 
 
-def bot_lists(plane: ControlPlane) -> int:
-    """The apiserver's own count of TradingBot LISTs (every client's; in a test, this test's operator's)."""
-    status, text = plane.request("GET", "/metrics")
-    assert status == 200, status
-    found = re.findall(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", str(text), re.M)
-    return sum(int(float(v)) for labels, v in found if 'verb="LIST"' in labels and 'resource="tradingbots"' in labels)
-
-
 def test_an_idle_sync_lists_no_bots_yet_recreates_a_bot_deleted_by_hand(
     start_operator: Callable[..., OperatorProcess],
     repository: BotRepository,
     kube_client: client.ApiClient,
-    control_plane: ControlPlane,
     namespace: str,
     user_id: int,
 ) -> None:
@@ -265,7 +256,7 @@ def test_an_idle_sync_lists_no_bots_yet_recreates_a_bot_deleted_by_hand(
     1,000 bots a listing was most of an idle operator's CPU); a database bot deleted by hand is a change, and the
     next full sync creates it again."""
     row_id = insert_row(repository, user_id, "kept")
-    operator = start_operator()
+    operator = start_operator(extra_env={"BOTOPS_LOG_LEVEL": "DEBUG"})
     name = f"kept-{row_id}"
     first = wait_for(lambda: get_bot(kube_client, namespace, name), 20, "the row's bot")
     wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "its pod")
@@ -276,9 +267,9 @@ def test_an_idle_sync_lists_no_bots_yet_recreates_a_bot_deleted_by_hand(
 
     polls = syncs()
     wait_for(lambda: syncs() >= polls + 3, 30, "three more polls")  # the first pass heals by listing: done now
-    lists, polls = bot_lists(control_plane), syncs()
+    lists, polls = operator.log().count("full sync: listing the bots"), syncs()
     wait_for(lambda: syncs() >= polls + 4, 30, "four more polls")
-    assert bot_lists(control_plane) == lists, "an idle full sync listed the bots"
+    assert operator.log().count("full sync: listing the bots") == lists, "an idle full sync listed the bots"
     client.CustomObjectsApi(kube_client).delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
     again = wait_for(
         lambda: (b := get_bot(kube_client, namespace, name)) and b["metadata"]["uid"] != first["metadata"]["uid"] and b,
