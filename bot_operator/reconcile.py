@@ -293,7 +293,8 @@ class Reconciler:
             self.queue.put(key, forget=dict((body.get("metadata") or {}).get("labels") or {}))
         else:  # the initial listing (None), ADDED, MODIFIED
             self.bots.put(body, bot_digest(body), bot_source(body))
-            self.queue.put(key)
+            if self._inputs_seen.get(key) != input_digest(body):  # a heartbeat's status patch: nothing to do
+                self.queue.put(key)
 
     def watched_pod(self, type: str | None, body: dict[str, Any]) -> None:
         """A bot pod's watch event, in kopf's event loop: the index takes it and its bot is queued."""
