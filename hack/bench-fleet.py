@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -218,8 +219,9 @@ def main() -> int:
                 rss, cpu = proc_figures(operator.proc.pid)
                 parts = memory_parts(operator.proc.pid)
 
-                if spy is not None:
-                    spy.terminate()
+                if spy is not None:  # py-spy writes what it sampled on an interrupt (a terminate loses it)
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(30)
                 idle_before, idle_started = api_writes(plane), time.monotonic()
                 spy = profile(operator.proc.pid, "idle", 58)
                 time.sleep(60)
