@@ -17,6 +17,12 @@ from bot_operator.builders.lifecycle import PodView
 from bot_runtime.api import constants as c
 
 
+def key_of(obj: dict[str, Any]) -> tuple[str, str]:
+    """An object's (namespace, name)."""
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
 def resource_version(meta: dict[str, Any]) -> int:
     return version_number(meta.get("resourceVersion"))
 
@@ -47,9 +53,8 @@ class PodIndex:
         newest = 0
         for pod in pods:
             self.update(pod)
-            meta = pod.get("metadata") or {}
-            listed.add((meta.get("namespace", ""), meta.get("name", "")))
-            newest = max(newest, resource_version(meta))
+            listed.add(key_of(pod))
+            newest = max(newest, resource_version(pod.get("metadata") or {}))
         with self._lock:
             for key, (version, view) in list(self._pods.items()):
                 if key not in listed and view.exists and version < newest:
@@ -69,8 +74,7 @@ class PodIndex:
             self._pods[(namespace, name)] = (version, PodView())
 
     def _put(self, pod: dict[str, Any], view: PodView) -> None:
-        meta = pod.get("metadata") or {}
-        key, version = (meta.get("namespace", ""), meta.get("name", "")), resource_version(meta)
+        key, version = key_of(pod), resource_version(pod.get("metadata") or {})
         with self._lock:
             held = self._pods.get(key)
             if held is None or version > held[0]:  # etcd's versions only grow: a lower one is an older state

@@ -30,7 +30,7 @@ from bot_operator.builders.pod import build_pod, build_runtime_db_secret, image_
 from bot_operator.builders.rbac import build_role, build_role_binding, build_service_account
 from bot_operator.kube import Cluster, api_message
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.pod_index import PodIndex, version_number
+from bot_operator.pod_index import PodIndex, key_of, version_number
 from bot_operator.settings import OperatorSettings
 from bot_operator.work_queue import BotCache, Key, Work, WorkQueue, body_of
 from bot_runtime.api import constants as c
@@ -96,11 +96,6 @@ def pass_key(bot: int, pod: PodView, row: BotRow | None, with_heartbeat: bool, c
         heartbeat = row.last_heartbeat if with_heartbeat else None
         facts = [row_configuration(row), row.source, row.status, row.error_message, row.feed_state, heartbeat]
     return hash(json.dumps([bot, repr(pod), facts, context], sort_keys=True, default=str))
-
-
-def key_of(body: Any) -> Key:
-    meta = body.get("metadata") or {}
-    return meta.get("namespace", ""), meta.get("name", "")
 
 
 def bot_source(body: Any) -> str:
@@ -259,8 +254,11 @@ class Reconciler:
         if not self.settings.owns_bot(*key):
             return None
         quiet = self._quiet.get(key)
-        waiting = quiet is not None and time.monotonic() < quiet.until
-        if quiet is not None and waiting and quiet.key == self._pass_key(key, digest, source, listing, quiet):
+        if (
+            quiet is not None
+            and time.monotonic() < quiet.until
+            and quiet.key == self._pass_key(key, digest, source, listing, quiet.with_heartbeat)
+        ):
             return quiet.phase
         status = self.reconcile(TradingBot.from_resource(load()), listing=listing) or {}
         revisit = self._revisits.get(key)
@@ -270,16 +268,17 @@ class Reconciler:
         seconds = self.settings.children_check_seconds
         if revisit is not None:
             seconds = min(seconds, (revisit - datetime.now(UTC)).total_seconds() + WAKE_MARGIN)
-        settled = Quiet(0, not heartbeat_fresh(status), time.monotonic() + seconds, status.get("phase") or "Unknown")
-        self._quiet[key] = replace(settled, key=self._pass_key(key, digest, source, listing, settled))
-        return settled.phase
+        with_heartbeat, phase = not heartbeat_fresh(status), status.get("phase") or "Unknown"
+        bot_key = self._pass_key(key, digest, source, listing, with_heartbeat)
+        self._quiet[key] = Quiet(bot_key, with_heartbeat, time.monotonic() + seconds, phase)
+        return phase
 
-    def _pass_key(self, key: Key, digest: int, source: str, listing: PassListing, quiet: Quiet) -> int:
+    def _pass_key(self, key: Key, digest: int, source: str, listing: PassListing, with_heartbeat: bool) -> int:
         namespace, name = key
         pod = self.pods.get(namespace, pod_name(name)) or PodView()
         user = self._namespace_user(namespace) if source == c.SOURCE_KUBERNETES else None
         context = [user, self._database_back_at]
-        return pass_key(digest, pod, listing.rows.get(f"{namespace}/{name}"), quiet.with_heartbeat, context)
+        return pass_key(digest, pod, listing.rows.get(f"{namespace}/{name}"), with_heartbeat, context)
 
     # ------------------------------------------------------------------------ what the watches hand over
 

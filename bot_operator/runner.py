@@ -25,7 +25,8 @@ from bot_operator.backtest_runs import BacktestReconciler
 from bot_operator.kube import Cluster
 from bot_operator.leader import LeaderElector
 from bot_operator.metrics import OperatorMetrics
-from bot_operator.reconcile import PassBot, PassListing, Reconciler, bot_digest, bot_source, key_of
+from bot_operator.pod_index import key_of
+from bot_operator.reconcile import PassBot, PassListing, Reconciler, bot_digest, bot_source
 from bot_operator.settings import OperatorSettings
 from bot_operator.sync import Syncer
 from bot_operator.work_queue import body_of

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from bot_operator.pod_index import resource_version
+from bot_operator.pod_index import key_of, resource_version
 
 Key = tuple[str, str]  # (namespace, name)
 SHAPE = ("uid", "generation", "labels", "annotations", "deletionTimestamp")  # metadata the sync decides from
@@ -85,7 +85,7 @@ class BotCache:
 
     def put(self, body: dict[str, Any], digest: int, source: str) -> None:
         meta = body.get("metadata") or {}
-        key, version = (meta.get("namespace", ""), meta.get("name", "")), resource_version(meta)
+        key, version = key_of(body), resource_version(meta)
         slim = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
         shape = hash(json.dumps([meta.get(k) for k in SHAPE], sort_keys=True, default=str))
         seen = Seen(version, digest, source, shape, json.dumps(slim, separators=(",", ":")).encode())
