@@ -423,8 +423,6 @@ def test_hand_edit_is_reverted_and_an_idle_fleet_costs_no_writes(
     namespace: str,
     user_id: int,
 ) -> None:
-    import re
-
     from tests.operator.helpers import events
 
     row_id = insert_row(repository, user_id, "guarded")
@@ -441,18 +439,10 @@ def test_hand_edit_is_reverted_and_an_idle_fleet_costs_no_writes(
     assert now is not None and now["metadata"]["uid"] == pod["metadata"]["uid"], "the hand edit replaced the pod"
 
     def syncer_writes() -> float:
-        return sum(
-            float(v)
-            for v in re.findall(
-                r'botops_operator_api_writes_total\{component="syncer",verb="[a-z]+"\} ([0-9.e+]+)', operator.metrics()
-            )
-        )
+        return operator.metric_total("botops_operator_api_writes_total", 'component="syncer"')
 
     def syncs() -> float:
-        return sum(
-            float(v)
-            for v in re.findall(r'botops_operator_syncs_total\{trigger="[a-z]+"\} ([0-9.e+]+)', operator.metrics())
-        )
+        return operator.metric_total("botops_operator_syncs_total")
 
     before, polls = syncer_writes(), syncs()
     wait_for(lambda: syncs() >= polls + 3, 30, "three more polls")

@@ -218,11 +218,6 @@ def test_a_halt_the_runtime_reports_reaches_ready_in_seconds_not_at_the_next_pas
     assert ready["status"] == "False" and "fleet halt: maintenance" in ready["message"]
 
 
-def reconciles(operator: OperatorProcess) -> float:
-    found = re.findall(r'^botops_operator_reconciles_total\{result="ok"\} ([0-9.e+]+)$', operator.metrics(), re.M)
-    return float(found[0]) if found else 0.0
-
-
 def test_an_idle_pass_skips_a_settled_bot_but_puts_back_a_rewritten_status(
     start_operator: Callable[..., OperatorProcess], kube_client: client.ApiClient, namespace: str
 ) -> None:
@@ -234,9 +229,11 @@ def test_an_idle_pass_skips_a_settled_bot_but_puts_back_a_rewritten_status(
     apply_bot(kube_client, namespace, "settled")
     wait_for(lambda: (get_bot(kube_client, namespace, "settled") or {}).get("status", {}).get("pod"), 20, "status")
     time.sleep(5)  # two passes: the one after the status write reconciles once more, then the bot is settled
-    before = reconciles(operator)
+    before = operator.metric_total("botops_operator_reconciles_total", 'result="ok"')
     time.sleep(8)  # four passes
-    assert reconciles(operator) == before, "an unchanged bot was reconciled by an idle pass"
+    assert operator.metric_total("botops_operator_reconciles_total", 'result="ok"') == before, (
+        "an unchanged bot was reconciled by an idle pass"
+    )
     client.CustomObjectsApi(kube_client).patch_namespaced_custom_object_status(
         "botops.io", "v1alpha1", namespace, "tradingbots", "settled", {"status": {"phase": "Running"}}
     )
@@ -262,8 +259,7 @@ def test_an_idle_sync_lists_no_bots_yet_recreates_a_bot_deleted_by_hand(
     wait_for(lambda: get_pod(kube_client, namespace, pod_name(name)), 20, "its pod")
 
     def syncs() -> float:
-        found = re.findall(r'botops_operator_syncs_total\{trigger="[a-z]+"\} ([0-9.e+]+)', operator.metrics())
-        return sum(float(v) for v in found)
+        return operator.metric_total("botops_operator_syncs_total")
 
     polls = syncs()
     wait_for(lambda: syncs() >= polls + 3, 30, "three more polls")  # the first pass heals by listing: done now

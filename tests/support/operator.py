@@ -88,6 +88,11 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/metrics", timeout=5) as resp:
             return str(resp.read().decode())
 
+    def metric_total(self, name: str, labels: str = "") -> float:
+        """The sum of a metric's samples whose labels include `labels` (such as 'component="syncer"')."""
+        found = re.findall(rf"^{name}\{{([^}}]*)\}} ([0-9.e+]+)$", self.metrics(), re.M)
+        return sum(float(value) for sample, value in found if labels in sample)
+
     def terminate(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
